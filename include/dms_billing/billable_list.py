@@ -1,0 +1,79 @@
+"""The billable list on disk: Parquet for machines, CSV for people, and a summary of counts.
+
+The CSV has exactly the contract's columns (section 6); ``last_login_at`` is the client's local
+time in ISO 8601 with its offset, empty if the user never logged in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from include.dms_billing.atomic import atomic_path, write_text
+from include.dms_billing.columns import BILLABLE_REASONS, LIST_COLUMNS
+from include.dms_billing.paths import ClientMonthPaths
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """What the run reports per client: counts by reason and the data-quality count."""
+
+    client_code: str
+    billing_month: str
+    users_in_snapshot: int
+    billable: int
+    by_reason: dict[str, int]
+    status_from_current: int  # billable rows whose status came from users.status (no history)
+    billable_parquet: str
+    billable_csv: str
+    validation_report: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ListSummary:
+        return cls(**json.loads(text))
+
+
+def to_csv_text(billed: pd.DataFrame) -> str:
+    """The list as people read it: the contract's columns, local ISO times, UTF-8."""
+    frame = billed[LIST_COLUMNS].copy()
+    frame["last_login_at"] = frame["last_login_at"].map(lambda t: "" if pd.isna(t) else t.isoformat())
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path) -> ListSummary:
+    counts = billed["billable_reason"].value_counts()
+    return ListSummary(
+        client_code=paths.client_code,
+        billing_month=paths.billing_month,
+        users_in_snapshot=users_in_snapshot,
+        billable=len(billed),
+        by_reason={reason: int(counts.get(reason, 0)) for reason in BILLABLE_REASONS},
+        status_from_current=int((billed["status_source"] == "current").sum()),
+        billable_parquet=str(paths.billable_parquet),
+        billable_csv=str(paths.billable_csv),
+        validation_report=str(report),
+    )
+
+
+def write_billable_list(
+    billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path
+) -> ListSummary:
+    """Write Parquet, CSV and summary, each atomically; the summary last, as the 'done' mark."""
+    with atomic_path(paths.billable_parquet) as tmp:
+        pq.write_table(pa.Table.from_pandas(billed, preserve_index=False), tmp)
+    write_text(paths.billable_csv, to_csv_text(billed))
+    summary = summarise(billed, users_in_snapshot, paths, report)
+    write_text(paths.summary, summary.to_json())
+    return summary
+
+
+def read_summary(paths: ClientMonthPaths) -> ListSummary:
+    return ListSummary.from_json(paths.summary.read_text(encoding="utf-8"))

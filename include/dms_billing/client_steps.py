@@ -1,0 +1,75 @@
+"""The steps of one client's billing month, each a plain function the DAG's tasks call.
+
+Every step reads its input from, and writes its output to, the client-month's files (see
+``paths.py``), so any step can be retried alone and gives the same result for the same source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from include.dms_billing.billable_list import ListSummary, write_billable_list
+from include.dms_billing.billing_month import zone
+from include.dms_billing.config import BillingConfig
+from include.dms_billing.extract import extract_user_facts
+from include.dms_billing.paths import ClientMonthPaths
+from include.dms_billing.rule import decide
+from include.dms_billing.run_plan import CLIENT_CODE_RE, ClientJob
+from include.dms_billing.validation import ValidationContext, ValidationOutcome, validate_snapshot
+
+
+class ClientDataError(ValueError):
+    """This client's data or settings cannot be billed; other clients are unaffected."""
+
+
+def month_closes_at(job: ClientJob) -> str:
+    """When the client's month ends (ISO, UTC); checks the client's code and timezone first."""
+    if not CLIENT_CODE_RE.match(job.client_code):
+        raise ClientDataError(f"client code {job.client_code!r} is not a plain code; refusing to bill it")
+    try:
+        zone(job.timezone)
+    except ValueError as exc:
+        raise ClientDataError(f"client {job.client_code}: {exc}") from None
+    return job.window().end.isoformat()
+
+
+def _remove_list(paths: ClientMonthPaths) -> None:
+    """Drop a previous run's list so that a client whose data now fails has no list at all."""
+    for path in (paths.summary, paths.billable_csv, paths.billable_parquet):
+        path.unlink(missing_ok=True)
+
+
+def extract_step(engine: sa.Engine, job: ClientJob, paths: ClientMonthPaths) -> int:
+    """Snapshot the client's user facts for the month; the month is being recomputed from here."""
+    _remove_list(paths)
+    return extract_user_facts(engine, job.client_id, job.window(), paths.snapshot)
+
+
+def validate_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, now: datetime | None = None
+) -> ValidationOutcome:
+    """Validate the snapshot; the outcome says whether the client may be billed, and why not."""
+    status_map = config.status_map(job.client_code)
+    context = ValidationContext(
+        client_code=job.client_code,
+        client_id=job.client_id,
+        window=job.window(),
+        status_values=frozenset(status_map.lookup()),
+        now=now or datetime.now(timezone.utc),
+    )
+    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    outcome = validate_snapshot(snapshot, context, paths.report_dir)
+    if not outcome.success:
+        _remove_list(paths)
+    return outcome
+
+
+def decide_step(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path) -> ListSummary:
+    """Apply the billing rule to the validated snapshot and write the client's list."""
+    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    billed = decide(snapshot, job.window(), config.status_map(job.client_code), job.client_code)
+    return write_billable_list(billed, len(snapshot), paths, report)

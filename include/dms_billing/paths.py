@@ -1,0 +1,54 @@
+"""Where every output lives under the data root (``DMS_BILLING_DATA``, default ``./data``).
+
+Hive-style folders (``billing_month=YYYY-MM/client_code=CODE``) so that any Parquet reader
+(pandas, DuckDB, Spark) sees month and client as partition columns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_ENV = "DMS_BILLING_DATA"
+DEFAULT_DATA_ROOT = "data"
+
+
+def data_root() -> Path:
+    return Path(os.environ.get(DATA_ENV, DEFAULT_DATA_ROOT)).resolve()
+
+
+@dataclass(frozen=True)
+class ClientMonthPaths:
+    """The files of one client's billing month."""
+
+    root: Path
+    billing_month: str
+    client_code: str
+
+    def _partition(self, area: str) -> Path:
+        return self.root / area / f"billing_month={self.billing_month}" / f"client_code={self.client_code}"
+
+    @property
+    def snapshot(self) -> Path:
+        return self._partition("snapshots") / "user_facts.parquet"
+
+    @property
+    def report_dir(self) -> Path:
+        return self._partition("reports")
+
+    @property
+    def billable_parquet(self) -> Path:
+        return self._partition("billable") / "billable_users.parquet"
+
+    @property
+    def billable_csv(self) -> Path:
+        return self._partition("billable") / "billable_users.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self._partition("billable") / "summary.json"
+
+
+def client_month_paths(billing_month: str, client_code: str, root: Path | None = None) -> ClientMonthPaths:
+    return ClientMonthPaths(root or data_root(), billing_month, client_code)

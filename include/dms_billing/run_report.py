@@ -1,0 +1,83 @@
+"""The end-of-run report: per client, billable counts by reason and where every output went.
+
+Read from the files the run wrote, so it can be printed by the DAG's last task and again, later,
+by ``python -m include.dms_billing.run_report --month YYYY-MM`` (``make demo`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from include.dms_billing.billable_list import ListSummary, read_summary
+from include.dms_billing.paths import client_month_paths, data_root
+
+
+@dataclass(frozen=True)
+class ClientOutcome:
+    client_code: str
+    summary: ListSummary | None  # None: the client has no list this month
+    problem: str | None  # why not, when known (e.g. the validation failures)
+
+
+def _validation_problem(report_dir: Path) -> str | None:
+    summary = report_dir / "validation.json"
+    if not summary.exists():
+        return None
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    if data.get("success"):
+        return None
+    return f"validation failed ({len(data.get('failures', []))} expectations); report: {data.get('report_path')}"
+
+
+def collect(billing_month: str, client_codes: Iterable[str], root: Path | None = None) -> list[ClientOutcome]:
+    outcomes = []
+    for code in client_codes:
+        paths = client_month_paths(billing_month, code, root)
+        if paths.summary.exists():
+            outcomes.append(ClientOutcome(code, read_summary(paths), None))
+        else:
+            outcomes.append(ClientOutcome(code, None, _validation_problem(paths.report_dir) or "no list written"))
+    return outcomes
+
+
+def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
+    rows = []
+    for o in outcomes:
+        s = o.summary
+        if s is None:
+            rows.append([o.client_code, "-", "-", "-", "-", "-", f"FAILED: {o.problem}"])
+        else:
+            rows.append(
+                [o.client_code, s.users_in_snapshot, s.billable, s.by_reason["active"],
+                 s.by_reason["inactive_recent_login"], s.status_from_current, "ok"]
+            )
+    table = tabulate(
+        rows,
+        headers=["client", "users", "billable", "active", "inactive_recent_login", "status from current", "result"],
+    )
+    paths = [
+        f"  {o.client_code}: {o.summary.billable_csv}\n  {' ' * len(o.client_code)}  {o.summary.billable_parquet}"
+        f"\n  {' ' * len(o.client_code)}  validation report: {o.summary.validation_report}"
+        for o in outcomes
+        if o.summary
+    ]
+    return f"Billing month {billing_month}\n\n{table}\n\nOutputs:\n" + "\n".join(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--month", required=True, help="billing month, YYYY-MM")
+    args = parser.parse_args()
+    root = data_root()
+    codes = sorted(p.name.split("=", 1)[1] for p in (root / "snapshots" / f"billing_month={args.month}").glob("client_code=*"))
+    print(render(args.month, collect(args.month, codes, root)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Validation of one client's snapshot with Great Expectations, before anything is decided.
+
+The suite checks what the rule relies on (contract sections 1 and 2): the snapshot's columns,
+unique non-null user ids, only this client's users, every status mapped by the configuration,
+users created before the month's end, no timestamp in the future, and login facts consistent
+with the month's window. Results are written as Data Docs HTML under the client-month's report
+folder, and as ``validation.json`` (what the run report and alerts read).
+
+GX Core is imported inside ``validate_snapshot`` only: it is slow to import and DAG files must
+parse fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from include.dms_billing.atomic import write_text
+from include.dms_billing.billing_month import BillingWindow
+from include.dms_billing.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA
+
+DOCS_DIR = "data_docs"
+SUMMARY_FILE = "validation.json"
+SITE_NAME = "billing_validation"
+SAMPLE_SIZE = 5  # unexpected values quoted per failed expectation
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What the snapshot is checked against."""
+
+    client_code: str
+    client_id: int
+    window: BillingWindow
+    status_values: frozenset[str]  # raw statuses the configuration maps
+    now: datetime  # aware; nothing in the source may be later than this
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation, as people read it."""
+
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    sample: list[str]
+
+    def describe(self) -> str:
+        where = f" on {self.column}" if self.column else ""
+        count = f": {self.unexpected_count} row(s)" if self.unexpected_count else ""
+        sample = f", e.g. {', '.join(self.sample)}" if self.sample else ""
+        return f"{self.expectation}{where}{count}{sample}"
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    client_code: str
+    billing_month: str
+    success: bool
+    rows: int
+    failures: list[Failure]
+    report_path: Path  # the Data Docs page to open
+
+    @property
+    def message(self) -> str:
+        if self.success:
+            return f"{self.client_code} {self.billing_month}: {self.rows} users passed validation"
+        listed = "\n".join(f"  - {failure.describe()}" for failure in self.failures)
+        return (
+            f"{self.client_code} {self.billing_month}: data failed validation, nothing will be billed or sent "
+            f"for this client.\n{len(self.failures)} failed expectation(s):\n{listed}\n"
+            f"Validation report: {self.report_path}"
+        )
+
+    def to_json(self) -> str:
+        data = {
+            "client_code": self.client_code,
+            "billing_month": self.billing_month,
+            "success": self.success,
+            "rows": self.rows,
+            "failures": [failure.__dict__ for failure in self.failures],
+            "report_path": str(self.report_path),
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def typed_columns() -> dict[str, str]:
+    """Numeric and timestamp snapshot columns and the type name GX checks each against.
+
+    GX compares the dtype's scalar type: ``Timestamp`` for the (UTC) timestamp columns. Text
+    columns are checked by their values instead (pandas 3 names its text dtype ``str``).
+    """
+    types = {}
+    for field in SNAPSHOT_SCHEMA:
+        if pa.types.is_timestamp(field.type):
+            types[field.name] = "Timestamp"
+        elif pa.types.is_integer(field.type):
+            types[field.name] = str(field.type)
+    return types
+
+
+def build_expectations(ctx: ValidationContext) -> list[Any]:
+    """The suite for one client-month: each expectation is one promise the rule relies on."""
+    import great_expectations.expectations as gxe
+
+    end = pd.Timestamp(ctx.window.end)
+    now = pd.Timestamp(ctx.now)
+    login_start = pd.Timestamp(ctx.window.login_start)
+    statuses = sorted(ctx.status_values)
+    with_logins = {"row_condition": "logins_in_month > 0", "condition_parser": "pandas"}
+    expectations = [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=SNAPSHOT_COLUMNS),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="user_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="client_id", value_set=[ctx.client_id]),
+        gxe.ExpectColumnValuesToNotBeNull(column="username"),
+        gxe.ExpectColumnValuesToNotBeNull(column="current_status"),
+        gxe.ExpectColumnValuesToBeInSet(column="current_status", value_set=statuses),
+        gxe.ExpectColumnValuesToBeInSet(column="history_status", value_set=statuses),
+        gxe.ExpectColumnValuesToNotBeNull(column="created_at"),
+        gxe.ExpectColumnValuesToBeBetween(column="created_at", max_value=end, strict_max=True),
+        gxe.ExpectColumnValuesToBeBetween(column="history_changed_at", max_value=end, strict_max=True),
+        gxe.ExpectColumnValuesToBeBetween(column="last_login_at", max_value=end, strict_max=True),
+        gxe.ExpectColumnValuesToNotBeNull(column="logins_in_month"),
+        gxe.ExpectColumnValuesToBeBetween(column="logins_in_month", min_value=0),
+        # A login in the month implies a latest login inside the month's window.
+        gxe.ExpectColumnValuesToNotBeNull(column="last_login_at", **with_logins),
+        gxe.ExpectColumnValuesToBeBetween(column="last_login_at", min_value=login_start, **with_logins),
+        # Nobody logs in before the account exists.
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="first_login_at", column_B="created_at", or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ),
+    ]
+    for column, dtype in typed_columns().items():
+        expectations.append(gxe.ExpectColumnValuesToBeOfType(column=column, type_=dtype))
+    for column in ("created_at", "deleted_at", "newest_login_at", "newest_status_change_at"):
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, max_value=now))
+    return expectations
+
+
+def _failures(validation_result: Any) -> list[Failure]:
+    failures = []
+    for result in validation_result.results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        details = result.result or {}
+        sample = [str(value) for value in (details.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
+        failures.append(
+            Failure(
+                expectation=config.type,
+                column=config.kwargs.get("column") or config.kwargs.get("column_A"),
+                unexpected_count=details.get("unexpected_count"),
+                sample=sample,
+            )
+        )
+    return failures
+
+
+def _site_config(base_directory: Path) -> dict[str, Any]:
+    return {
+        "class_name": "SiteBuilder",
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base_directory)},
+    }
+
+
+def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -> Any:
+    """Run the suite on ``snapshot`` and build its Data Docs in ``docs_dir``; the GX result."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in task logs
+    context.add_data_docs_site(site_name=SITE_NAME, site_config=_site_config(docs_dir))
+    name = f"{ctx.client_code}_{ctx.window.month}"
+    batch = (
+        context.data_sources.add_pandas(name="dms_snapshots")
+        .add_dataframe_asset(name=f"user_facts_{name}")
+        .add_batch_definition_whole_dataframe(name="snapshot")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=f"user_facts_{name}"))
+    for expectation in build_expectations(ctx):
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": snapshot}, result_format="SUMMARY")
+    context.build_data_docs(site_names=[SITE_NAME])
+    return result
+
+
+def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path) -> ValidationOutcome:
+    """Validate, write Data Docs and ``validation.json`` under ``report_dir``; say what failed.
+
+    The Data Docs are built in a temporary folder and swapped in whole, so the folder always
+    holds one complete report: this run's.
+    """
+    report_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir = report_dir / DOCS_DIR
+    staging = Path(tempfile.mkdtemp(prefix=f".{DOCS_DIR}.", dir=report_dir))
+    try:
+        result = _run_suite(snapshot, ctx, staging)
+        old = report_dir / f".{DOCS_DIR}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if docs_dir.exists():
+            docs_dir.rename(old)
+        staging.rename(docs_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    outcome = ValidationOutcome(
+        client_code=ctx.client_code,
+        billing_month=str(ctx.window.month),
+        success=bool(result.success),
+        rows=len(snapshot),
+        failures=_failures(result),
+        report_path=docs_dir / "index.html",
+    )
+    write_text(report_dir / SUMMARY_FILE, outcome.to_json())
+    return outcome

@@ -1,0 +1,48 @@
+"""Test session set-up: one Airflow home and metadata database for the whole session.
+
+The environment is set here, at import, before anything imports Airflow, so every test and
+every subprocess sees the same isolated Airflow home (never ~/airflow).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dms-billing-airflow-"))
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "GX_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "plugins"), os.environ.get("PYTHONPATH", "")]),
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Create the session's Airflow metadata database once (a few seconds)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True, capture_output=True, cwd=PROJECT,
+    )
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DMS_BILLING_DATA for one test."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("DMS_BILLING_DATA", str(root))
+    return root

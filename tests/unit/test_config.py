@@ -1,0 +1,51 @@
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from include.dms_billing.billing_month import BillingMonth
+from include.dms_billing.config import ConfigError, load_config, parse_config
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_config()
+    assert config.clients, "the shipped configuration should describe the demo clients"
+
+
+def test_errors_name_the_bad_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"clients": {"ACME": {"plan": {"prices": [{"from": "2023-04", "unit_price": "abc"}]}}}})
+    assert "clients.ACME.plan.prices.0.unit_price" in str(err.value)
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(ConfigError, match="defaults.status_mapp"):
+        parse_config({"defaults": {"status_mapp": {}}})
+
+
+def test_a_status_cannot_be_both_active_and_inactive() -> None:
+    with pytest.raises(ConfigError, match="both active and inactive"):
+        parse_config({"defaults": {"status_map": {"active": ["on"], "inactive": ["on"]}}})
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read billing configuration"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_prices_are_effective_dated_and_decimal() -> None:
+    config = parse_config(
+        {"clients": {"ACME": {"plan": {"prices": [{"from": "2023-04", "unit_price": "100.00"},
+                                                  {"from": "2023-07", "unit_price": "120.50"}]}}}}
+    )
+    plan = config.clients["ACME"].plan
+    assert plan.unit_price(BillingMonth(2023, 6)) == Decimal("100.00")
+    assert plan.unit_price(BillingMonth(2023, 7)) == Decimal("120.50")
+    with pytest.raises(ConfigError, match="no price in force"):
+        plan.unit_price(BillingMonth(2023, 3))
+
+
+def test_per_client_status_map_falls_back_to_defaults() -> None:
+    config = parse_config({"clients": {"ACME": {"status_map": {"active": ["enabled"], "inactive": ["disabled"]}}}})
+    assert config.status_map("ACME").lookup() == {"enabled": "active", "disabled": "inactive"}
+    assert config.status_map("OTHER").lookup() == {"active": "active", "inactive": "inactive"}
