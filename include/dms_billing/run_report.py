@@ -21,6 +21,7 @@ from include.dms_billing.paths import client_month_paths, data_root
 @dataclass(frozen=True)
 class ClientOutcome:
     client_code: str
+    snapshot: Path
     summary: ListSummary | None  # None: the client has no list this month
     problem: str | None  # why not, when known (e.g. the validation failures)
 
@@ -40,9 +41,10 @@ def collect(billing_month: str, client_codes: Iterable[str], root: Path | None =
     for code in client_codes:
         paths = client_month_paths(billing_month, code, root)
         if paths.summary.exists():
-            outcomes.append(ClientOutcome(code, read_summary(paths), None))
+            outcomes.append(ClientOutcome(code, paths.snapshot, read_summary(paths), None))
         else:
-            outcomes.append(ClientOutcome(code, None, _validation_problem(paths.report_dir) or "no list written"))
+            problem = _validation_problem(paths.report_dir) or "no list written"
+            outcomes.append(ClientOutcome(code, paths.snapshot, None, problem))
     return outcomes
 
 
@@ -62,8 +64,11 @@ def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
         headers=["client", "users", "billable", "active", "inactive_recent_login", "status from current", "result"],
     )
     paths = [
-        f"  {o.client_code}: {o.summary.billable_csv}\n  {' ' * len(o.client_code)}  {o.summary.billable_parquet}"
-        f"\n  {' ' * len(o.client_code)}  validation report: {o.summary.validation_report}"
+        f"  {o.client_code}\n"
+        f"    snapshot:          {o.snapshot}\n"
+        f"    validation report: {o.summary.validation_report}\n"
+        f"    billable list:     {o.summary.billable_csv}\n"
+        f"                       {o.summary.billable_parquet}"
         for o in outcomes
         if o.summary
     ]
