@@ -46,3 +46,25 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "data"
     monkeypatch.setenv("DMS_BILLING_DATA", str(root))
     return root
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real SMTP server on loopback, wired in as ``smtp_default``; what it received is in ``.messages``."""
+    from tools.outbox_smtp import Outbox
+
+    with Outbox(tmp_path / "outbox") as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", server.connection_uri())
+        yield server
+
+
+@pytest.fixture
+def ledger_engine(tmp_path: Path):
+    """A migrated SQLite ledger."""
+    from include.dms_billing.ledger_db import ledger_engine as make_engine
+    from include.dms_billing.ledger_db import migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()

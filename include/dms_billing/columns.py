@@ -56,3 +56,20 @@ BILLABLE_COLUMNS: list[str] = ["client_code", "billing_month", *LIST_COLUMNS, "s
 REASON_ACTIVE = "active"
 REASON_RECENT_LOGIN = "inactive_recent_login"
 BILLABLE_REASONS = (REASON_ACTIVE, REASON_RECENT_LOGIN)
+
+# Contract section 6: the finance summary, one row per invoice, in this order.
+FINANCE_COLUMNS: list[str] = [
+    "invoice_number",
+    "client_code",
+    "billing_month",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "billable_count",
+    "unit_price",
+    "subscriptions_amount",
+    "adjustments_amount",
+    "subtotal",
+    "vat_amount",
+    "total",
+]

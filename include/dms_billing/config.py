@@ -95,6 +95,16 @@ class Defaults(_Strict):
     status_map: StatusMap = StatusMap()
 
 
+class IssuerConfig(_Strict):
+    """Sokrio as printed on invoices; ``invoice_prefix`` starts every invoice number."""
+
+    name: str = "Sokrio Technologies Ltd"
+    address: tuple[str, ...] = ("House 12, Road 7, Block C, Banani", "Dhaka 1213, Bangladesh")
+    email: str = "billing@sokrio.example"
+    vat_registration: str = "000000000-0101"
+    invoice_prefix: str = Field(default="SKR", pattern=r"^[A-Z]{2,8}$")
+
+
 class Delivery(_Strict):
     sender: str = "Sokrio Billing <billing@sokrio.example>"
     reply_to: str = "billing@sokrio.example"
@@ -103,6 +113,7 @@ class Delivery(_Strict):
 
 
 class BillingConfig(_Strict):
+    issuer: IssuerConfig = IssuerConfig()
     delivery: Delivery = Delivery()
     defaults: Defaults = Defaults()
     clients: dict[str, ClientConfig] = {}
@@ -114,6 +125,17 @@ class BillingConfig(_Strict):
     def calendar(self, client_code: str) -> Calendar:
         client = self.clients.get(client_code)
         return (client and client.calendar) or self.defaults.calendar
+
+    def plan(self, client_code: str) -> Plan:
+        """The client's plan; a client without one cannot be invoiced (no guessing on money)."""
+        client = self.clients.get(client_code)
+        if client is None or client.plan is None:
+            raise ConfigError(f"client {client_code} has no plan (clients.{client_code}.plan) in the configuration")
+        return client.plan
+
+    def client_cc(self, client_code: str) -> tuple[str, ...]:
+        client = self.clients.get(client_code)
+        return client.cc if client else ()
 
 
 def _describe(error: ValidationError) -> str:

@@ -49,6 +49,18 @@ class ClientMonthPaths:
     def summary(self) -> Path:
         return self._partition("billable") / "summary.json"
 
+    def invoice_file(self, invoice_number: str, suffix: str) -> Path:
+        """The invoice's rendering on disk (``.pdf`` or ``.html``); the ledger holds the same."""
+        return self._partition("invoices") / f"invoice_{invoice_number}{suffix}"
+
+    def archived_email(self, kind: str) -> Path:
+        """An email that a run without delivery built but did not send, for review."""
+        return self._partition("archive") / f"{kind}.eml"
+
 
 def client_month_paths(billing_month: str, client_code: str, root: Path | None = None) -> ClientMonthPaths:
     return ClientMonthPaths(root or data_root(), billing_month, client_code)
+
+
+def finance_summary_csv(billing_month: str, root: Path | None = None) -> Path:
+    return (root or data_root()) / "finance" / f"billing_month={billing_month}" / "finance_summary.csv"

@@ -35,6 +35,8 @@ class ClientJob:
     client_name: str
     timezone: str
     billing_month: str
+    correspondence_email: str
+    account_manager_email: str | None
 
     def window(self) -> BillingWindow:
         return billing_window(BillingMonth.parse(self.billing_month), self.timezone)
@@ -78,6 +80,7 @@ def plan_clients(clients: Sequence[SourceClient], codes: Sequence[str], month: B
         raise RunRequestError(f"unknown client codes: {unknown} (known: {sorted(known)})")
     wanted = [c for c in clients if not codes or c.client_code in codes]
     return [
-        ClientJob(c.client_id, c.client_code, c.client_name, c.timezone, str(month))
+        ClientJob(c.client_id, c.client_code, c.client_name, c.timezone, str(month),
+                  c.correspondence_email, c.account_manager_email)
         for c in sorted(wanted, key=lambda c: c.client_code)
     ]

@@ -1,0 +1,29 @@
+"""The databases a task talks to, from Airflow connections (imported inside tasks only)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from include.dms_billing.connections import sqlalchemy_url
+from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
+
+SOURCE_CONN_ID = "dms_source"
+LEDGER_CONN_ID = "billing_db"
+
+
+def source_engine() -> sa.Engine:
+    from airflow.sdk import Connection
+
+    return sa.create_engine(sqlalchemy_url(Connection.get(SOURCE_CONN_ID)), pool_pre_ping=True)
+
+
+def ledger() -> sa.Engine:
+    """The ``billing_db`` connection, or the default SQLite ledger under ``DMS_BILLING_DATA``."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        url = sqlalchemy_url(Connection.get(LEDGER_CONN_ID))
+    except AirflowNotFoundException:
+        url = default_ledger_url()
+    return ledger_engine(url)

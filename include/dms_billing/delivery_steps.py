@@ -1,0 +1,198 @@
+"""The delivery half of a client's month: the invoice, the emails, the finance summary.
+
+Plain functions the DAG's tasks call, like ``client_steps``. The ledger (``billing_db``)
+decides what was already issued or sent, so each step can be re-run or retried freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+import pandas as pd
+import sqlalchemy as sa
+
+from include.dms_billing.atomic import write_bytes, write_text
+from include.dms_billing.billable_list import read_summary
+from include.dms_billing.billing_month import BillingMonth, zone
+from include.dms_billing.config import BillingConfig
+from include.dms_billing.delivery import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.invoice import BillTo, Invoice, Issuer, build_invoice
+from include.dms_billing.ledger import IssuedInvoice, issue_invoice, month_invoices
+from include.dms_billing.paths import ClientMonthPaths, finance_summary_csv
+from include.dms_billing.run_plan import ClientJob
+from include.dms_billing.work_calendar import invoice_date
+
+LIST, INVOICE, FINANCE_SUMMARY = "list", "invoice", "finance_summary"
+
+Sender = Callable[[EmailMessage], None]
+
+
+def should_deliver(param: bool | None, run_type: str) -> bool:
+    """The ``deliver`` param if set; otherwise scheduled runs deliver, manual and backfill runs don't."""
+    return param if param is not None else run_type == "scheduled"
+
+
+def invoice_day(job: ClientJob, config: BillingConfig) -> str:
+    """When the invoice may go (ISO, UTC): 00:00 local on the first working day after the month."""
+    day = invoice_date(BillingMonth.parse(job.billing_month), config.calendar(job.client_code))
+    return datetime.combine(day, time(0), tzinfo=zone(job.timezone)).isoformat()
+
+
+def _issuer(config: BillingConfig) -> Issuer:
+    i = config.issuer
+    return Issuer(i.name, i.address, i.email, i.vat_registration, i.invoice_prefix)
+
+
+def draft_invoice(job: ClientJob, billable_count: int, config: BillingConfig) -> Callable[[str], Invoice]:
+    """The invoice for ``job``, given its number: plan, calendar and count from config and list."""
+    month = BillingMonth.parse(job.billing_month)
+    plan = config.plan(job.client_code)
+    dated = invoice_date(month, config.calendar(job.client_code))
+
+    def build(number: str) -> Invoice:
+        return build_invoice(
+            invoice_number=number,
+            issuer=_issuer(config),
+            bill_to=BillTo(job.client_code, job.client_name, job.correspondence_email),
+            billing_month=job.billing_month,
+            invoice_date=dated,
+            due_date=dated + timedelta(days=plan.payment_terms_days),
+            currency=plan.currency,
+            billable_count=billable_count,
+            unit_price=plan.unit_price(month),
+            vat_rate=plan.vat_rate,
+        )
+
+    return build
+
+
+def _render(invoice: Invoice) -> tuple[str, bytes]:
+    from include.dms_billing.render import render_invoice_html, render_invoice_pdf
+
+    html = render_invoice_html(invoice)
+    return html, render_invoice_pdf(html)
+
+
+def issue_invoice_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, run_id: str
+) -> IssuedInvoice:
+    """Issue (or find) the month's invoice and keep its HTML and PDF beside the list."""
+    summary = read_summary(paths)
+    issued = issue_invoice(
+        ledger,
+        client_code=job.client_code,
+        billing_month=job.billing_month,
+        prefix=config.issuer.invoice_prefix,
+        build=draft_invoice(job, summary.billable, config),
+        render=_render,
+        run_id=run_id,
+    )
+    number = issued.invoice.invoice_number
+    write_text(paths.invoice_file(number, ".html"), issued.html)
+    write_bytes(paths.invoice_file(number, ".pdf"), issued.pdf)
+    return issued
+
+
+def _domain(config: BillingConfig) -> str:
+    return parseaddr(config.delivery.sender)[1].rpartition("@")[2] or "billing.invalid"
+
+
+def _envelope(config: BillingConfig, to: tuple[str, ...], cc: tuple[str, ...], message_id: str):
+    from include.dms_billing.messages import Envelope
+
+    d = config.delivery
+    return Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
+
+
+def _client_cc(job: ClientJob, config: BillingConfig) -> tuple[str, ...]:
+    manager = (job.account_manager_email,) if job.account_manager_email else ()
+    return (*manager, *config.client_cc(job.client_code))
+
+
+def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Callable[[str], EmailMessage]:
+    from include.dms_billing.messages import list_email
+
+    summary = read_summary(paths)
+    billed = pd.read_parquet(paths.billable_parquet)
+    billed["last_login_at"] = billed["last_login_at"].dt.tz_convert(job.timezone)
+    to, cc = (job.correspondence_email,), _client_cc(job, config)
+    return lambda message_id: list_email(
+        _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed
+    )
+
+
+def _invoice_message(issued: IssuedInvoice, job: ClientJob, config: BillingConfig) -> Callable[[str], EmailMessage]:
+    from include.dms_billing.messages import invoice_email
+
+    to, cc = (job.correspondence_email,), (*_client_cc(job, config), *config.delivery.finance)
+    return lambda message_id: invoice_email(_envelope(config, to, cc, message_id), issued.invoice, issued.html, issued.pdf)
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    return [addr for _, addr in (parseaddr(a) for field in ("To", "Cc") for a in message.get_all(field, []))]
+
+
+def _deliver(
+    ledger: sa.Engine, key: DeliveryKey, build: Callable[[str], EmailMessage], config: BillingConfig,
+    run_id: str, resend: bool, send: Sender, detail: str | None = None,
+) -> DeliveryOutcome:
+    recipients = _recipients(build("<preview@local>"))
+    return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=recipients, domain=_domain(config),
+                        build=build, send=send, detail=detail)
+
+
+def send_list_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, resend: bool, send: Sender,
+) -> DeliveryOutcome:
+    key = DeliveryKey(job.client_code, job.billing_month, LIST)
+    return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
+
+
+def send_invoice_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, resend: bool, send: Sender,
+) -> DeliveryOutcome:
+    issued = issue_invoice_step(ledger, job, paths, config, run_id)
+    key = DeliveryKey(job.client_code, job.billing_month, INVOICE)
+    return _deliver(ledger, key, _invoice_message(issued, job, config), config, run_id, resend, send)
+
+
+def archive_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, kind: str, run_id: str
+) -> str:
+    """Keep the email a delivering run would send, unsent, for review; returns its path."""
+    if kind == LIST:
+        message = _list_message(job, paths, config)("<archived@local>")
+    else:
+        issued = issue_invoice_step(ledger, job, paths, config, run_id)
+        message = _invoice_message(issued, job, config)("<archived@local>")
+    return str(write_bytes(paths.archived_email(kind), message.as_bytes()))
+
+
+def finance_summary_step(
+    ledger: sa.Engine, billing_month: str, config: BillingConfig, *,
+    deliver: bool, run_id: str, resend: bool, send: Sender,
+) -> tuple[str, DeliveryOutcome | None]:
+    """Write the month's finance CSV (every invoice issued so far) and, when delivering, send it.
+
+    Sent once per month; a later run that has issued more invoices sends an update.
+    """
+    from include.dms_billing.messages import finance_email
+    from include.dms_billing.spreadsheets import finance_csv_bytes
+
+    invoices = month_invoices(ledger, billing_month)
+    path = write_bytes(finance_summary_csv(billing_month), finance_csv_bytes(invoices))
+    if not deliver or not invoices:
+        return str(path), None
+    to = tuple(config.delivery.finance)
+
+    def build(message_id: str) -> EmailMessage:
+        return finance_email(_envelope(config, to, (), message_id), billing_month, invoices)
+
+    numbers = ",".join(invoice.invoice_number for invoice in invoices)
+    key = DeliveryKey(FINANCE, billing_month, FINANCE_SUMMARY)
+    return str(path), _deliver(ledger, key, build, config, run_id, resend, send, detail=numbers)

@@ -1,0 +1,112 @@
+"""The billing ledger's tables (SQLAlchemy Core): invoices, their lines, and every delivery.
+
+The unique constraints are the exactly-once guarantee: one invoice per client and month, one
+invoice number per issuer and sequence, one delivery row per client, month, kind and attempt.
+The schema is created and changed only by the Alembic migrations in ``ledger_migrations/``;
+this module is what the code and the migrations' autogenerate compare against.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Money(TypeDecorator):
+    """An exact decimal: NUMERIC(18, 4) where the database has it, text on SQLite.
+
+    SQLite would store NUMERIC as a float; text keeps every digit.
+    """
+
+    impl = sa.Numeric(18, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(40))
+        return dialect.type_descriptor(sa.Numeric(18, 4, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> object:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must not be a float")
+        return str(value) if dialect.name == "sqlite" else Decimal(value)
+
+    def process_result_value(self, value: object, dialect: sa.Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issuer", sa.String(16), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("invoice_number", sa.String(32), nullable=False, unique=True),
+    sa.Column("client_code", sa.String(32), nullable=False),
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("invoice_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("billable_count", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("vat_rate", Money, nullable=False),
+    sa.Column("subscriptions_amount", Money, nullable=False),
+    sa.Column("adjustments_amount", Money, nullable=False),
+    sa.Column("subtotal", Money, nullable=False),
+    sa.Column("vat_amount", Money, nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # the whole invoice as JSON: re-runs give it back
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("pdf", sa.LargeBinary, nullable=False),
+    sa.Column("pdf_sha256", sa.String(64), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("issued_by_run", sa.String(250), nullable=False),
+    sa.UniqueConstraint("client_code", "billing_month", name="uq_invoices_client_month"),
+    sa.UniqueConstraint("issuer", "sequence", name="uq_invoices_issuer_sequence"),
+)
+
+invoice_lines = sa.Table(
+    "invoice_lines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("invoice_id", sa.Integer, sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_invoice_position"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_code", sa.String(32), nullable=False),  # '*' for the finance summary
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),  # list, invoice, finance_summary
+    sa.Column("attempt", sa.Integer, nullable=False),  # 0: the delivery; 1, 2...: resends or updates
+    sa.Column("reason", sa.String(16), nullable=False),  # first, resend, update
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("recipients", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # sending, sent, failed
+    sa.Column("detail", sa.Text),  # what was sent (e.g. the invoice numbers of a summary), or the error
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("client_code", "billing_month", "kind", "attempt", name="uq_deliveries_key_attempt"),
+)
