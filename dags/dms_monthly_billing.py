@@ -1,29 +1,33 @@
 """
 ### Sokrio DMS monthly billing
 
-Decides, for every client, which users are billable for a billing month and why, per the
-billing contract (`shared/contract/README.md`, sections 2 and 7).
+Decides, for every client, which users are billable for a billing month and why, tells the
+client on the 1st, and invoices on the first working day, per the billing contract
+(`shared/contract/README.md`, sections 2 to 7).
 
 **Schedule.** At 00:00 Asia/Dhaka on the 1st; the run's data interval *is* the billing month
 (first interval: April 2023). A client in a timezone west of Dhaka waits, deferred in the
 triggerer, until its own month has closed.
 
 **Per client** (mapped, so one client's failure does not stop the others):
-1. `month_closes_at` checks the client's code and timezone and says when its month ends;
-2. `wait_for_month_close` waits until then (at once for a past month);
-3. `extract` snapshots the client's users with status and login facts (the work is done by
-   `include/sql/user_facts.sql`) to
+1. `month_closes_at`, `wait_for_month_close`: the client's own month end (at once when past);
+2. `extract`: `include/sql/user_facts.sql` to
    `{DMS_BILLING_DATA}/snapshots/billing_month=YYYY-MM/client_code=CODE/user_facts.parquet`;
-4. `validate` runs the Great Expectations suite; a failure stops this client and names the
-   failed expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
-5. `decide` applies the rule and writes `billable_users.parquet`, `billable_users.csv` and
-   `summary.json` under `{DMS_BILLING_DATA}/billable/...`.
+3. `validate`: the Great Expectations suite; a failure stops this client and names the failed
+   expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
+4. `decide`: the rule; `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
+5. `list_route` then `send_list` (day 1) or `archive_list` (the email kept unsent, under `archive/`);
+6. `invoice_day`, `wait_for_invoice_day`: the first working day in the client's calendar
+   (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
+   `invoices/`), then `invoice_route`: `send_invoice` or `archive_invoice`.
 
-`report` then prints a table of counts by reason for every client and fails the run if any
-client failed.
+Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
+which prints every client's counts and fails the run if any client got no list.
 
-**Params** (manual and backfill runs): `billing_month` (`YYYY-MM`, overrides the data
-interval), `clients` (codes; empty = all), `deliver` and `resend` (delivery; see README).
+**Params**: `billing_month` (`YYYY-MM`, overrides the data interval), `clients` (codes; empty =
+all), `deliver` (empty: scheduled runs send, manual and backfill runs don't), `resend` (send
+again what was sent, recorded as a resend). Nothing is ever sent or invoiced twice: the ledger
+records every invoice and email.
 """
 
 from __future__ import annotations
@@ -32,19 +36,30 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
-from airflow.sdk.exceptions import AirflowFailException
 from billing_sensors import WaitUntilSensor
+
+from include.dms_billing.alerts import BillingAlertNotifier
 
 SCHEDULE_TZ = "Asia/Dhaka"
 
 
-def _source_engine():
-    import sqlalchemy as sa
-    from airflow.sdk import Connection
+def _only_if_chosen(route: str, task_id: str) -> None:
+    """Skip unless the branch chose ``task_id``.
 
-    from include.dms_billing.connections import sqlalchemy_url
+    A branch inside a mapped task group does not skip its other path in Airflow 3.3.2
+    (apache/airflow#67265), so each path also checks the branch's choice itself.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    return sa.create_engine(sqlalchemy_url(Connection.get("dms_source")))
+    if route != task_id:
+        raise AirflowSkipException(f"the branch chose {route}")
+
+
+def _delivering(params, dag_run) -> bool:
+    from include.dms_billing.delivery_steps import should_deliver
+
+    run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
+    return should_deliver(params.get("deliver"), run_type)
 
 
 @dag(
@@ -55,7 +70,11 @@ def _source_engine():
     max_active_runs=1,
     doc_md=__doc__,
     tags=["billing", "dms"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": BillingAlertNotifier(),
+    },
     params={
         "billing_month": Param(
             None,
@@ -89,91 +108,126 @@ def dms_monthly_billing():
     @task
     def plan_run(params=None, data_interval_start=None) -> list[dict]:
         """The month to bill and one job per client."""
-        from include.dms_billing.extract import fetch_clients
-        from include.dms_billing.run_plan import plan_clients, requested_codes, resolve_billing_month
+        from include.dms_billing import task_calls
 
-        try:
-            month = resolve_billing_month(params.get("billing_month"), data_interval_start)
-            codes = requested_codes(params.get("clients"))
-            jobs = plan_clients(fetch_clients(_source_engine()), codes, month)
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from None
-        return [{"job": job.to_dict()} for job in jobs]
+        return task_calls.plan(params.get("billing_month"), params.get("clients"), data_interval_start)
 
     @task_group
     def bill_client(job: dict):
         @task(retries=0)
         def month_closes_at(job: dict) -> str:
-            from include.dms_billing.client_steps import month_closes_at as closes_at
-            from include.dms_billing.run_plan import ClientJob
+            from include.dms_billing import task_calls
 
-            try:
-                return closes_at(ClientJob.from_dict(job))
-            except ValueError as exc:
-                raise AirflowFailException(str(exc)) from None
+            return task_calls.month_closes_at(job)
 
         @task
         def extract(job: dict) -> int:
-            from include.dms_billing.client_steps import extract_step
-            from include.dms_billing.paths import client_month_paths
-            from include.dms_billing.run_plan import ClientJob
+            from include.dms_billing import task_calls
 
-            client = ClientJob.from_dict(job)
-            paths = client_month_paths(client.billing_month, client.client_code)
-            return extract_step(_source_engine(), client, paths)
+            return task_calls.extract(job)
 
-        @task(retries=0)
+        @task
         def validate(job: dict) -> str:
-            from include.dms_billing.client_steps import validate_step
-            from include.dms_billing.config import load_config
-            from include.dms_billing.paths import client_month_paths
-            from include.dms_billing.run_plan import ClientJob
+            from include.dms_billing import task_calls
 
-            client = ClientJob.from_dict(job)
-            outcome = validate_step(client, client_month_paths(client.billing_month, client.client_code), load_config())
-            if not outcome.success:
-                raise AirflowFailException(outcome.message)
-            return str(outcome.report_path)
+            return task_calls.validate(job)
 
         @task
         def decide(job: dict, report: str) -> dict:
-            from pathlib import Path
+            from include.dms_billing import task_calls
 
-            from include.dms_billing.client_steps import decide_step
-            from include.dms_billing.config import load_config
-            from include.dms_billing.paths import client_month_paths
-            from include.dms_billing.run_plan import ClientJob
+            return task_calls.decide(job, report)
 
-            client = ClientJob.from_dict(job)
-            paths = client_month_paths(client.billing_month, client.client_code)
-            summary = decide_step(client, paths, load_config(), Path(report))
-            return {"billable": summary.billable, **summary.by_reason}
+        @task.branch
+        def list_route(params=None, dag_run=None) -> str:
+            """Day 1: send the list, or (manual and backfill runs) keep it unsent."""
+            return "bill_client.send_list" if _delivering(params, dag_run) else "bill_client.archive_list"
 
-        closes_at = month_closes_at(job)
-        wait = WaitUntilSensor(task_id="wait_for_month_close", target_time=closes_at)
-        rows = extract(job)
-        wait >> rows
+        @task
+        def send_list(job: dict, route: str, params=None, run_id=None) -> str | None:
+            from include.dms_billing import task_calls
+
+            _only_if_chosen(route, "bill_client.send_list")
+            return task_calls.send("list", job, run_id, params["resend"])
+
+        @task
+        def archive_list(job: dict, route: str, run_id=None) -> str:
+            from include.dms_billing import task_calls
+
+            _only_if_chosen(route, "bill_client.archive_list")
+            return task_calls.archive("list", job, run_id)
+
+        @task
+        def invoice_day(job: dict) -> str:
+            from include.dms_billing import task_calls
+
+            return task_calls.invoice_day(job)
+
+        @task
+        def issue_invoice(job: dict, run_id=None) -> dict:
+            from include.dms_billing import task_calls
+
+            return task_calls.issue_invoice(job, run_id)
+
+        @task.branch
+        def invoice_route(params=None, dag_run=None) -> str:
+            """First working day: send the invoice, or (manual and backfill runs) keep it unsent."""
+            return "bill_client.send_invoice" if _delivering(params, dag_run) else "bill_client.archive_invoice"
+
+        @task
+        def send_invoice(job: dict, route: str, params=None, run_id=None) -> str | None:
+            from include.dms_billing import task_calls
+
+            _only_if_chosen(route, "bill_client.send_invoice")
+            return task_calls.send("invoice", job, run_id, params["resend"])
+
+        @task
+        def archive_invoice(job: dict, route: str, run_id=None) -> str:
+            from include.dms_billing import task_calls
+
+            _only_if_chosen(route, "bill_client.archive_invoice")
+            return task_calls.archive("invoice", job, run_id)
+
+        wait_close = WaitUntilSensor(task_id="wait_for_month_close", target_time=month_closes_at(job))
+        snapshot = extract(job)
+        wait_close >> snapshot
         report = validate(job)
-        rows >> report
-        decide(job, report)
+        snapshot >> report
+        decided = decide(job, report)
+        list_choice = list_route()
+        decided >> list_choice >> [send_list(job, list_choice), archive_list(job, list_choice)]
+        wait_invoice = WaitUntilSensor(task_id="wait_for_invoice_day", target_time=invoice_day(job))
+        invoice_choice = invoice_route()
+        decided >> wait_invoice >> issue_invoice(job) >> invoice_choice
+        invoice_choice >> [send_invoice(job, invoice_choice), archive_invoice(job, invoice_choice)]
+
+    @task(trigger_rule="all_done")
+    def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:
+        """The month's invoices for finance: a CSV, emailed when delivering (once; updates if more)."""
+        from include.dms_billing import task_calls
+
+        return task_calls.finance_summary(plan, _delivering(params, dag_run), run_id, params["resend"])
 
     @task(trigger_rule="all_done", retries=0)
     def report(plan: list[dict]) -> None:
         """Print every client's counts and outputs; fail the run if any client has no list."""
-        from include.dms_billing.run_report import collect, render
+        from include.dms_billing import task_calls
 
-        if not plan:
-            return
-        month = plan[0]["job"]["billing_month"]
-        outcomes = collect(month, [p["job"]["client_code"] for p in plan])
-        print(render(month, outcomes))
-        failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
-        if failed:
-            raise AirflowFailException(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))
+        task_calls.report(plan)
+
+    @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)  # the failed task alerted already
+    def any_task_failed() -> None:
+        """Fails the run when any task failed (e.g. a delivery), even though `report` ran fine."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a task of this run failed; see the red tasks and the data team's alert")
 
     plan = plan_run()
     billed = bill_client.expand_kwargs(plan)
-    billed >> report(plan)
+    summary = finance_summary(plan)
+    final_report = report(plan)
+    billed >> summary >> final_report
+    [billed, summary, final_report] >> any_task_failed()
 
 
 dms_monthly_billing()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 from include.dms_billing.connections import sqlalchemy_url
@@ -27,3 +30,15 @@ def ledger() -> sa.Engine:
     except AirflowNotFoundException:
         url = default_ledger_url()
     return ledger_engine(url)
+
+
+@contextmanager
+def fail_without_retry() -> Iterator[None]:
+    """Bad data or configuration (a ``ValueError``) will not mend itself: fail the task at once,
+    without retries, with the message. Other errors (a database or mail server away) retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from exc

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from include.dms_billing.atomic import atomic_path, write_text
 from include.dms_billing.columns import BILLABLE_REASONS, LIST_COLUMNS
 from include.dms_billing.paths import ClientMonthPaths
+from include.dms_billing.spreadsheets import neutralise
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,17 @@ class ListSummary:
         return cls(**json.loads(text))
 
 
+TEXT_COLUMNS = ("username", "full_name", "role")  # free text typed into the DMS
+
+
 def to_csv_text(billed: pd.DataFrame) -> str:
-    """The list as people read it: the contract's columns, local ISO times, UTF-8."""
+    """The list as people read it: the contract's columns, local ISO times, UTF-8.
+
+    Free-text cells that a spreadsheet would run as a formula are neutralised.
+    """
     frame = billed[LIST_COLUMNS].copy()
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].map(lambda v: v if pd.isna(v) else neutralise(str(v)))
     frame["last_login_at"] = frame["last_login_at"].map(lambda t: "" if pd.isna(t) else t.isoformat())
     return frame.to_csv(index=False, lineterminator="\n")
 

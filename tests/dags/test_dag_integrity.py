@@ -49,11 +49,9 @@ def test_dags_import_without_errors_connections_or_heavy_imports() -> None:
 
 
 def test_schedule_yields_calendar_months_in_dhaka() -> None:
+    from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
-
-
-    from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
     timetable = coerce_to_core_timetable(dag.timetable)

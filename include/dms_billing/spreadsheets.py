@@ -1,0 +1,83 @@
+"""Spreadsheet outputs: the billable list as XLSX and the finance summary as CSV.
+
+People open these in Excel or LibreOffice, so any text that came from the DMS (names, roles) is
+neutralised against formula injection: a cell that starts like a formula is written as text
+with a leading apostrophe, never evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from include.dms_billing.columns import FINANCE_COLUMNS, LIST_COLUMNS
+from include.dms_billing.invoice import Invoice
+
+# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER_COLUMNS = frozenset({"user_id", "logins_in_month"})
+MIN_WIDTH, MAX_WIDTH = 8, 60
+
+
+def neutralise(value: str) -> str:
+    """``value`` made inert for spreadsheets: a leading ``'`` if it could start a formula."""
+    return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def _list_cell(column: str, value: object) -> object:
+    """One list value as an XLSX cell: numbers stay numbers, times are ISO text, text is inert.
+
+    Control characters XML cannot hold are dropped (openpyxl would refuse the whole sheet).
+    """
+    if pd.isna(value):
+        return None
+    if column in NUMBER_COLUMNS:
+        return int(value)
+    if column == "last_login_at":
+        return value.isoformat()
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+
+
+def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str) -> bytes:
+    """The billable list as a one-sheet workbook: bold frozen header, one row per user."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = sheet_title[:31]  # Excel's limit on sheet names
+    sheet.append(LIST_COLUMNS)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for row in billed[LIST_COLUMNS].itertuples(index=False):
+        sheet.append([_list_cell(column, value) for column, value in zip(LIST_COLUMNS, row)])
+    _fit_columns(sheet)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _fit_columns(sheet: Worksheet) -> None:
+    """Widths from the longest value of each column, bounded so one long name cannot win."""
+    for index, cells in enumerate(sheet.iter_cols(values_only=True), start=1):
+        longest = max(len(str(value)) for value in cells if value is not None)
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, MIN_WIDTH), MAX_WIDTH)
+
+
+def finance_csv_bytes(invoices: Sequence[Invoice]) -> bytes:
+    """The finance summary (contract section 6): UTF-8 CSV, one row per invoice.
+
+    Amounts are written exactly as the ledger holds them (a credit stays ``-150.00``), so no
+    neutralising here: every value is a number, a date or a code we issued.
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FINANCE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(invoice.finance_row() for invoice in invoices)
+    return buffer.getvalue().encode("utf-8")

@@ -1,0 +1,120 @@
+"""What each task of ``dms_monthly_billing`` does, given the plain values Airflow passes.
+
+The DAG file only wires tasks; each task imports this module (inside the task, so parsing
+stays fast) and calls one function. Here the connections, configuration and paths are looked
+up, and bad data or configuration becomes a failure without retries (``fail_without_retry``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from include.dms_billing import client_steps, delivery_steps
+from include.dms_billing.airflow_resources import fail_without_retry, ledger, source_engine
+from include.dms_billing.config import load_config
+from include.dms_billing.paths import ClientMonthPaths, client_month_paths
+from include.dms_billing.run_plan import ClientJob
+
+
+def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
+    client = ClientJob.from_dict(job)
+    return client, client_month_paths(client.billing_month, client.client_code)
+
+
+def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None) -> list[dict]:
+    """One job per client to bill; the ledger's schema brought up to date first."""
+    from include.dms_billing.extract import fetch_clients
+    from include.dms_billing.ledger_db import migrate
+    from include.dms_billing.run_plan import plan_clients, requested_codes, resolve_billing_month
+
+    with fail_without_retry():
+        month = resolve_billing_month(billing_month, data_interval_start)
+        codes = requested_codes(clients)
+        load_config()  # a broken configuration stops the run before any client starts
+    with fail_without_retry():
+        jobs = plan_clients(fetch_clients(source_engine()), codes, month)
+    migrate(ledger())
+    return [{"job": job.to_dict()} for job in jobs]
+
+
+def month_closes_at(job: dict) -> str:
+    with fail_without_retry():
+        return client_steps.month_closes_at(ClientJob.from_dict(job))
+
+
+def extract(job: dict) -> int:
+    client, paths = _client(job)
+    return client_steps.extract_step(source_engine(), client, paths)
+
+
+def validate(job: dict) -> str:
+    client, paths = _client(job)
+    with fail_without_retry():
+        outcome = client_steps.validate_step(client, paths, load_config())
+        if not outcome.success:
+            raise ValueError(outcome.message)
+    return str(outcome.report_path)
+
+
+def decide(job: dict, report: str) -> dict:
+    client, paths = _client(job)
+    with fail_without_retry():
+        summary = client_steps.decide_step(client, paths, load_config(), Path(report))
+    return {"billable": summary.billable, **summary.by_reason}
+
+
+def invoice_day(job: dict) -> str:
+    with fail_without_retry():
+        return delivery_steps.invoice_day(ClientJob.from_dict(job), load_config())
+
+
+def issue_invoice(job: dict, run_id: str) -> dict:
+    client, paths = _client(job)
+    with fail_without_retry():
+        invoice = delivery_steps.issue_invoice_step(ledger(), client, paths, load_config(), run_id).invoice
+    return {"invoice_number": invoice.invoice_number, "total": str(invoice.total), "currency": invoice.currency}
+
+
+def send(kind: str, job: dict, run_id: str, resend: bool) -> str | None:
+    """Send the client's list or invoice unless the ledger says it went already; its Message-ID."""
+    from include.dms_billing.smtp import send_message
+
+    client, paths = _client(job)
+    step = delivery_steps.send_list_step if kind == delivery_steps.LIST else delivery_steps.send_invoice_step
+    with fail_without_retry():
+        outcome = step(ledger(), client, paths, load_config(), run_id, resend, send_message)
+    return outcome.message_id
+
+
+def archive(kind: str, job: dict, run_id: str) -> str:
+    client, paths = _client(job)
+    with fail_without_retry():
+        return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
+
+
+def finance_summary(plan: list[dict], deliver: bool, run_id: str, resend: bool) -> str | None:
+    from include.dms_billing.smtp import send_message
+
+    if not plan:
+        return None
+    path, _ = delivery_steps.finance_summary_step(
+        ledger(), plan[0]["job"]["billing_month"], load_config(),
+        deliver=deliver, run_id=run_id, resend=resend, send=send_message,
+    )
+    return path
+
+
+def report(plan: list[dict]) -> None:
+    """Print every client's counts and outputs; fail the run if any client has no list."""
+    from include.dms_billing.run_report import collect, render
+
+    if not plan:
+        return
+    month = plan[0]["job"]["billing_month"]
+    outcomes = collect(month, [p["job"]["client_code"] for p in plan])
+    print(render(month, outcomes))
+    failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
+    if failed:
+        with fail_without_retry():
+            raise ValueError(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))

@@ -1,0 +1,66 @@
+"""Sample invoices and billable lists for the rendering and message tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+
+from include.dms_billing.columns import BILLABLE_COLUMNS
+from include.dms_billing.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+
+ISSUER = Issuer(
+    name="Sokrio Technologies Ltd",
+    address=("House 12, Road 5, Gulshan 1", "Dhaka 1212, Bangladesh"),
+    email="billing@sokrio.example",
+    vat_registration="000123456-0101",
+    prefix="SKR",
+)
+FORMULA_NAME = '=HYPERLINK("http://x")'
+
+
+def make_invoice(
+    client_name: str = "Meghna Foods Ltd",
+    number: str = "SKR-000001",
+    currency: str = "BDT",
+    vat_rate: str = "0.15",
+    adjustments: tuple[InvoiceLine, ...] = (),
+) -> Invoice:
+    """May 2023, 558 users at 150.00 BDT: 83,700.00 + 15% VAT = 96,255.00 BDT."""
+    return build_invoice(
+        invoice_number=number,
+        issuer=ISSUER,
+        bill_to=BillTo(client_code="MEGHNA", client_name=client_name, email="accounts@meghna.example"),
+        billing_month="2023-05",
+        invoice_date=date(2023, 6, 1),
+        due_date=date(2023, 6, 16),
+        currency=currency,
+        billable_count=558,
+        unit_price=Decimal("150.00"),
+        vat_rate=Decimal(vat_rate),
+        adjustments=adjustments,
+    )
+
+
+def make_billed() -> pd.DataFrame:
+    """A billable list as the rule hands it over: local aware times, one user never logged in."""
+    logins = pd.to_datetime(
+        ["2023-05-31 11:45:00", "2023-05-02 03:00:00", None, "2023-05-20 09:30:15"], utc=True
+    )
+    return pd.DataFrame(
+        {
+            "client_code": "MEGHNA",
+            "billing_month": "2023-05",
+            "user_id": [101, 102, 103, 104],
+            "username": ["rahim", "-karim", "sales😀", "x"],
+            "full_name": ["রহিম উদ্দিন", "Karim Ahmed", "Happy 😀 Seller", FORMULA_NAME],
+            "role": ["SR", "+DSR", "@manager", "SR"],
+            "status_at_month_end": ["active", "inactive", "active", "active"],
+            "billable_reason": ["active", "inactive_recent_login", "active", "active"],
+            "last_login_at": logins.tz_convert("Asia/Dhaka"),
+            "logins_in_month": [14, 1, 0, 3],
+            "status_source": ["history", "history", "current", "history"],
+        },
+        columns=BILLABLE_COLUMNS,
+    )

@@ -1,0 +1,234 @@
+"""The emails, serialised and parsed back as a mail client would: headers, parts, attachments,
+and no way for data to add a header."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from include.dms_billing.billable_list import ListSummary, to_csv_text
+from include.dms_billing.columns import LIST_COLUMNS
+from include.dms_billing.messages import (
+    Envelope,
+    alert_email,
+    finance_email,
+    invoice_email,
+    list_email,
+)
+from include.dms_billing.render import render_invoice_html, render_invoice_pdf
+from include.dms_billing.spreadsheets import finance_csv_bytes
+from tests.samples import FORMULA_NAME, make_billed, make_invoice
+
+ENVELOPE = Envelope(
+    sender="Sokrio Billing <billing@sokrio.example>",
+    reply_to="billing@sokrio.example",
+    to=("accounts@meghna.example",),
+    cc=("Account Manager <am@sokrio.example>",),
+    message_id="<list.MEGHNA.2023-05.0@billing.sokrio.example>",
+)
+INJECTION = "Meghna Foods Ltd\r\nBcc: evil@x"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIXED = ["multipart/mixed", "multipart/alternative", "text/plain", "text/html"]  # before the attachments
+REPORT = "/data/reports/billing_month=2023-05/client_code=MEGHNA"
+
+
+def parse(msg: EmailMessage) -> EmailMessage:
+    return email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+
+
+def summary_of(billed: pd.DataFrame, month: str = "2023-05") -> ListSummary:
+    counts = billed["billable_reason"].value_counts()
+    return ListSummary(
+        client_code="MEGHNA", billing_month=month, users_in_snapshot=10, billable=len(billed),
+        by_reason={"active": int(counts.get("active", 0)),
+                   "inactive_recent_login": int(counts.get("inactive_recent_login", 0))},
+        status_from_current=1, billable_parquet="b.parquet", billable_csv="b.csv", validation_report="r",
+    )
+
+
+def the_list_email(client_name: str = "Meghna Foods Ltd", envelope: Envelope = ENVELOPE) -> EmailMessage:
+    billed = make_billed()
+    return list_email(envelope, client_name, "MEGHNA", "2023-05", summary_of(billed), billed)
+
+
+def bodies(msg: EmailMessage) -> tuple[str, str]:
+    """Text and HTML as read; quoted-printable text carries CRLF, the canonical line break."""
+    return tuple(msg.get_body((kind,)).get_content().replace("\r\n", "\n") for kind in ("plain", "html"))
+
+
+def attachments(msg: EmailMessage) -> dict[str, tuple[str, bytes]]:
+    return {
+        part.get_filename(): (part.get_content_type(), part.get_payload(decode=True))
+        for part in msg.iter_attachments()
+    }
+
+
+def structure(msg: EmailMessage) -> list[str]:
+    return [part.get_content_type() for part in msg.walk()]
+
+
+def test_list_email_headers() -> None:
+    msg = parse(the_list_email())
+    assert msg["From"] == "Sokrio Billing <billing@sokrio.example>"
+    assert msg["To"] == "accounts@meghna.example"
+    assert msg["Cc"] == "Account Manager <am@sokrio.example>"
+    assert msg["Reply-To"] == "billing@sokrio.example"
+    assert msg["Subject"] == "Sokrio DMS billable users, May 2023: Meghna Foods Ltd (MEGHNA), 4 users"
+    assert msg["Message-ID"] == "<list.MEGHNA.2023-05.0@billing.sokrio.example>"
+    assert msg["X-Sokrio-Billing"] == "list; client=MEGHNA; month=2023-05"
+    sent = parsedate_to_datetime(msg["Date"])  # "-0000": UTC
+    assert abs(sent - datetime.now(timezone.utc).replace(tzinfo=None)) < timedelta(minutes=5)
+    assert "Bcc" not in msg
+
+
+def test_list_email_parts_and_attachments() -> None:
+    billed = make_billed()
+    msg = parse(the_list_email())
+    assert structure(msg) == [*MIXED, "text/csv", XLSX]
+    files = attachments(msg)
+    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", to_csv_text(billed).encode("utf-8"))
+    xlsx_type, xlsx = files["billable_users_MEGHNA_2023-05.xlsx"]
+    rows = list(openpyxl.load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True))
+    assert xlsx_type == XLSX and list(rows[0]) == LIST_COLUMNS and len(rows) == 1 + len(billed)
+    assert rows[1][2] == "রহিম উদ্দিন" and rows[4][2] == "'" + FORMULA_NAME
+
+
+def test_list_email_body_counts_columns_and_objection_rule() -> None:
+    text, html = bodies(parse(the_list_email()))
+    for body in (text, html):
+        assert "May 2023" in body and "MEGHNA" in body
+        assert "Active at the end of the month" in body and "Inactive, but logged in during the month" in body
+        assert all(column in body for column in LIST_COLUMNS)
+        assert "Asia/Dhaka" in body and "ISO 8601" in body
+        assert "the bill is final" in body and "credited on your next invoice" in body
+    assert "Total billable users:                                 4" in text
+    assert "first month" not in text
+
+
+def test_list_email_for_the_transition_month_names_16_april() -> None:
+    billed = make_billed().assign(billing_month="2023-04")
+    msg = list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-04", summary_of(billed, "2023-04"), billed)
+    text, html = bodies(parse(msg))
+    assert "only logins from 16 April 2023 count" in text and "16 April 2023" in html
+
+
+def test_list_email_escapes_names_in_html_and_encodes_them_in_the_subject() -> None:
+    text, html = bodies(parse(the_list_email(client_name="মেঘনা <script>alert(1)</script>")))
+    assert "<script>" not in html and "মেঘনা &lt;script&gt;" in html
+    assert "মেঘনা <script>alert(1)</script>" in text  # plain text is not HTML: shown as is
+    assert parse(the_list_email(client_name="মেঘনা ফুডস 😀"))["Subject"].startswith(
+        "Sokrio DMS billable users, May 2023: মেঘনা ফুডস 😀 (MEGHNA)"
+    )
+
+
+def test_no_cc_header_without_cc() -> None:
+    assert "Cc" not in parse(the_list_email(envelope=replace(ENVELOPE, cc=())))
+
+
+def test_summary_that_does_not_match_the_list_is_refused() -> None:
+    billed = make_billed()
+    with pytest.raises(ValueError, match="4 rows"):
+        list_email(ENVELOPE, "Meghna", "MEGHNA", "2023-05", summary_of(billed.iloc[:3]), billed)
+    with pytest.raises(ValueError, match="summary is for"):
+        list_email(ENVELOPE, "Meghna", "PADMA", "2023-05", summary_of(billed), billed)
+
+
+def test_client_name_cannot_add_a_header() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        the_list_email(client_name=INJECTION)
+    invoice = make_invoice(client_name=INJECTION)
+    with pytest.raises(ValueError, match="line break"):
+        invoice_email(ENVELOPE, invoice, "<p>x</p>", b"%PDF-1.7 x")
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        replace(ENVELOPE, to=("a@x.example\r\nBcc: evil@x",)),
+        replace(ENVELOPE, cc=("a@x.example\nBcc: evil@x",)),
+        replace(ENVELOPE, sender="Billing <b@x.example>\u2028Bcc: evil@x"),
+        replace(ENVELOPE, to=("a@x.example, evil@x",)),
+        replace(ENVELOPE, to=()),
+        replace(ENVELOPE, message_id="<a@b>\r\nBcc: evil@x"),
+        replace(ENVELOPE, message_id="no-brackets@x"),
+    ],
+)
+def test_bad_envelopes_are_refused(envelope: Envelope) -> None:
+    with pytest.raises(ValueError):
+        the_list_email(envelope=envelope)
+
+
+def test_invoice_email() -> None:
+    invoice = make_invoice()
+    html = render_invoice_html(invoice)
+    pdf = render_invoice_pdf(html)
+    envelope = replace(ENVELOPE, message_id="<invoice.MEGHNA.2023-05.0@billing.sokrio.example>")
+    msg = parse(invoice_email(envelope, invoice, html, pdf))
+    assert msg["Subject"] == "Sokrio DMS invoice SKR-000001, May 2023: Meghna Foods Ltd, 96,255.00 BDT"
+    assert msg["X-Sokrio-Billing"] == "invoice; client=MEGHNA; month=2023-05"
+    assert structure(msg) == [*MIXED, "application/pdf"]
+    text, body_html = bodies(msg)
+    assert body_html == html
+    for expected in ("SKR-000001", "May 2023", "96,255.00 BDT", "16 June 2023"):
+        assert expected in text
+    assert attachments(msg) == {"invoice_SKR-000001.pdf": ("application/pdf", pdf)}
+
+
+def test_invoice_email_refuses_an_attachment_that_is_not_a_pdf() -> None:
+    invoice = make_invoice()
+    with pytest.raises(ValueError, match="not a PDF"):
+        invoice_email(ENVELOPE, invoice, render_invoice_html(invoice), b"<html>")
+
+
+def test_finance_email_totals_per_currency() -> None:
+    invoices = [
+        make_invoice(),
+        make_invoice(number="SKR-000002", client_name="Padma <Trading>"),
+        make_invoice(number="SKR-000003", currency="USD"),
+    ]
+    msg = parse(finance_email(ENVELOPE, "2023-05", invoices))
+    assert msg["Subject"] == "Sokrio DMS finance summary, May 2023: 3 invoices, 192,510.00 BDT; 96,255.00 USD"
+    assert msg["X-Sokrio-Billing"] == "finance; month=2023-05"
+    assert structure(msg) == [*MIXED, "text/csv"]
+    assert attachments(msg) == {"finance_summary_2023-05.csv": ("text/csv", finance_csv_bytes(invoices))}
+    text, html = bodies(msg)
+    assert all(f"SKR-00000{n}" in text and f"SKR-00000{n}" in html for n in (1, 2, 3))
+    assert "Padma &lt;Trading&gt;" in html
+
+
+def test_finance_email_refuses_another_months_invoice() -> None:
+    with pytest.raises(ValueError, match="SKR-000001"):
+        finance_email(ENVELOPE, "2023-06", [make_invoice()])
+
+
+def test_alert_email() -> None:
+    msg = parse(alert_email(
+        ENVELOPE, "dms_monthly_billing", "client.validate", "scheduled__2023-05-01", "MEGHNA", "2023-05",
+        "2 expectations failed: <status> not mapped", REPORT,
+        "http://airflow.example/log?x=1&y=2",
+    ))
+    assert msg["Subject"] == "[billing alert] dms_monthly_billing failed: client.validate MEGHNA 2023-05"
+    assert msg["X-Sokrio-Billing"] == "alert; client=MEGHNA; month=2023-05"
+    assert structure(msg) == ["multipart/alternative", "text/plain", "text/html"]
+    text, html = bodies(msg)
+    for body in (text, html):
+        assert "scheduled__2023-05-01" in body and REPORT in body
+    assert "<status> not mapped" in text and "&lt;status&gt; not mapped" in html
+
+
+def test_alert_email_without_client_or_month() -> None:
+    msg = parse(alert_email(
+        ENVELOPE, "dms_monthly_billing", "plan", "manual__x", None, None, "boom", None, None
+    ))
+    assert msg["Subject"] == "[billing alert] dms_monthly_billing failed: plan"
+    assert msg["X-Sokrio-Billing"] == "alert"
+    assert "Validation report" not in bodies(msg)[0]
