@@ -33,17 +33,28 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt
 
 venv: $(STAMP)
 
+SMTP_PORT ?= 8025
+OUTBOX := $(DMS_BILLING_DATA)/outbox
+
 demo: venv
 	@mkdir -p $(DMS_BILLING_DATA)
 	$(PY) -m include.dms_billing.demo_dms --url sqlite:///$(DEMO_DB)
 	@$(AIRFLOW) db migrate > $(DMS_BILLING_DATA)/airflow-db-migrate.log 2>&1
-	@echo "Running billing month $(DEMO_MONTH) through the DAG (log: $(DMS_BILLING_DATA)/demo-run.log) ..."
-	@AIRFLOW_CONN_DMS_SOURCE=sqlite:///$(DEMO_DB) \
-	  $(AIRFLOW) dags test dms_monthly_billing -c '{"billing_month": "$(DEMO_MONTH)"}' \
+	@echo "Local SMTP server on 127.0.0.1:$(SMTP_PORT), keeping every email in $(OUTBOX)"
+	@$(PY) -m tools.outbox_smtp --dir $(OUTBOX) --port $(SMTP_PORT) > $(DMS_BILLING_DATA)/smtp.log 2>&1 & \
+	  smtp_pid=$$!; trap 'kill $$smtp_pid 2>/dev/null' EXIT; sleep 1; \
+	  echo "Billing $(DEMO_MONTH) through the DAG, delivering (log: $(DMS_BILLING_DATA)/demo-run.log) ..."; \
+	  AIRFLOW_CONN_DMS_SOURCE=sqlite:///$(DEMO_DB) \
+	  AIRFLOW_CONN_SMTP_DEFAULT='smtp://127.0.0.1:$(SMTP_PORT)?disable_tls=true&disable_ssl=true' \
+	  $(AIRFLOW) dags test dms_monthly_billing -c '{"billing_month": "$(DEMO_MONTH)", "deliver": true}' \
 	  > $(DMS_BILLING_DATA)/demo-run.log 2>&1 \
 	  || { tail -40 $(DMS_BILLING_DATA)/demo-run.log; exit 1; }
 	@$(PY) -m include.dms_billing.run_report --month $(DEMO_MONTH)
 	@echo
+	@echo "Invoices (PDF):"; ls -1 $(DMS_BILLING_DATA)/invoices/billing_month=$(DEMO_MONTH)/*/*.pdf | sed 's/^/  /'
+	@echo "Emails received by the local SMTP server:"; ls -1 $(OUTBOX)/*.eml | sed 's/^/  /'
+	@echo "Finance summary:   $(DMS_BILLING_DATA)/finance/billing_month=$(DEMO_MONTH)/finance_summary.csv"
+	@echo "Billing ledger:    $(DMS_BILLING_DATA)/ledger.sqlite"
 	@echo "Demo DMS database: $(DEMO_DB)"
 	@echo "Airflow run log:   $(DMS_BILLING_DATA)/demo-run.log"
 
