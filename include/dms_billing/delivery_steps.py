@@ -19,7 +19,7 @@ from include.dms_billing.billable_list import read_summary
 from include.dms_billing.billing_month import BillingMonth, zone
 from include.dms_billing.config import BillingConfig
 from include.dms_billing.delivery import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
-from include.dms_billing.invoice import BillTo, Invoice, Issuer, build_invoice
+from include.dms_billing.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 from include.dms_billing.ledger import IssuedInvoice, issue_invoice, month_invoices
 from include.dms_billing.paths import ClientMonthPaths, finance_summary_csv
 from include.dms_billing.run_plan import ClientJob
@@ -46,13 +46,15 @@ def _issuer(config: BillingConfig) -> Issuer:
     return Issuer(i.name, i.address, i.email, i.vat_registration, i.invoice_prefix)
 
 
-def draft_invoice(job: ClientJob, billable_count: int, config: BillingConfig) -> Callable[[str], Invoice]:
+def draft_invoice(
+    job: ClientJob, billable_count: int, config: BillingConfig
+) -> Callable[[str, list[InvoiceLine]], Invoice]:
     """The invoice for ``job``, given its number: plan, calendar and count from config and list."""
     month = BillingMonth.parse(job.billing_month)
     plan = config.plan(job.client_code)
     dated = invoice_date(month, config.calendar(job.client_code))
 
-    def build(number: str) -> Invoice:
+    def build(number: str, adjustments: list[InvoiceLine]) -> Invoice:
         return build_invoice(
             invoice_number=number,
             issuer=_issuer(config),
@@ -64,6 +66,7 @@ def draft_invoice(job: ClientJob, billable_count: int, config: BillingConfig) ->
             billable_count=billable_count,
             unit_price=plan.unit_price(month),
             vat_rate=plan.vat_rate,
+            adjustments=adjustments,
         )
 
     return build

@@ -65,6 +65,7 @@ class Invoice:
     vat_amount: Decimal
     total: Decimal
     notes: tuple[str, ...] = field(default=())
+    credit_carried_forward: Decimal = Decimal(0)  # credit beyond this invoice, owed on the next
 
     def finance_row(self) -> dict[str, str]:
         """The invoice as one row of the finance summary (contract section 6)."""
@@ -114,8 +115,17 @@ def build_invoice(
     vat_rate: Decimal,
     adjustments: Sequence[InvoiceLine] = (),
 ) -> Invoice:
-    """Lines, subtotal, VAT (on the subtotal) and total, each rounded at the minor unit."""
+    """Lines, subtotal, VAT (on the subtotal) and total, each rounded at the minor unit.
+
+    Credits larger than the invoice bring it to zero; the rest is carried forward, shown as its
+    own line (contract section 5).
+    """
     subscriptions = subscriptions_line(billable_count, unit_price, billing_month, currency)
+    adjustments = tuple(adjustments)
+    before_carry = subscriptions.amount + round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
+    carried = -before_carry if before_carry < 0 else Decimal(0)
+    if carried:
+        adjustments += (InvoiceLine(ADJUSTMENT, "Credit carried forward to the next invoice", 1, carried, carried),)
     adjustments_amount = round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
     subtotal = subscriptions.amount + adjustments_amount
     vat_amount = round_money(subtotal * vat_rate, currency)
@@ -136,6 +146,7 @@ def build_invoice(
         subtotal=subtotal,
         vat_amount=vat_amount,
         total=subtotal + vat_amount,
+        credit_carried_forward=carried,
     )
 
 
@@ -146,7 +157,8 @@ def invoice_to_json(invoice: Invoice) -> str:
 
 def invoice_from_json(text: str) -> Invoice:
     data = json.loads(text)
-    money = ("unit_price", "vat_rate", "subscriptions_amount", "adjustments_amount", "subtotal", "vat_amount", "total")
+    money = ("unit_price", "vat_rate", "subscriptions_amount", "adjustments_amount", "subtotal", "vat_amount", "total",
+             "credit_carried_forward")
     return Invoice(
         **{key: data[key] for key in ("invoice_number", "billing_month", "currency", "billable_count")},
         **{key: Decimal(data[key]) for key in money},

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from include.dms_billing.invoice import Invoice, invoice_from_json, invoice_to_json
-from include.dms_billing.ledger_schema import invoice_lines, invoices
+from include.dms_billing.invoice import ADJUSTMENT, Invoice, InvoiceLine, invoice_from_json, invoice_to_json
+from include.dms_billing.ledger_schema import adjustments, invoice_lines, invoices
 
 MAX_NUMBER_RACES = 5
 
@@ -56,6 +56,44 @@ def month_invoices(engine: sa.Engine, billing_month: str) -> list[Invoice]:
 def _next_sequence(conn: sa.Connection, issuer: str) -> int:
     current = conn.execute(sa.select(sa.func.max(invoices.c.sequence)).where(invoices.c.issuer == issuer)).scalar()
     return (current or 0) + 1
+
+
+class AdjustmentsMoved(RuntimeError):
+    """Pending adjustments changed while the invoice was built: build it again."""
+
+
+def pending_adjustments(conn: sa.Connection, client_code: str, billing_month: str) -> list[sa.Row]:
+    """Adjustments waiting for this client's next invoice of a month after theirs, oldest first."""
+    return list(conn.execute(
+        sa.select(adjustments).where(
+            adjustments.c.client_code == client_code,
+            adjustments.c.applied_invoice_number.is_(None),
+            adjustments.c.after_month < billing_month,
+        ).order_by(adjustments.c.id)
+    ))
+
+
+def _line(row: sa.Row) -> InvoiceLine:
+    return InvoiceLine(ADJUSTMENT, row.description, row.quantity, row.unit_price, row.amount)
+
+
+def _apply_adjustments(conn: sa.Connection, invoice: Invoice, ids: list[int]) -> None:
+    """Mark the adjustments applied to ``invoice`` (each only once) and carry any surplus credit."""
+    if ids:
+        marked = conn.execute(
+            adjustments.update()
+            .where(adjustments.c.id.in_(ids), adjustments.c.applied_invoice_number.is_(None))
+            .values(applied_invoice_number=invoice.invoice_number)
+        ).rowcount
+        if marked != len(ids):
+            raise AdjustmentsMoved(f"adjustments {ids} were applied elsewhere meanwhile")
+    if invoice.credit_carried_forward:
+        conn.execute(adjustments.insert().values(
+            client_code=invoice.bill_to.client_code, objection_id=None, after_month=invoice.billing_month,
+            description=f"Credit carried forward from invoice {invoice.invoice_number}", quantity=1,
+            unit_price=-invoice.credit_carried_forward, amount=-invoice.credit_carried_forward,
+            applied_invoice_number=None, created_at=datetime.now(timezone.utc),
+        ))
 
 
 def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, html: str, pdf: bytes, run_id: str) -> None:
@@ -101,14 +139,16 @@ def issue_invoice(
     client_code: str,
     billing_month: str,
     prefix: str,
-    build: Callable[[str], Invoice],
+    build: Callable[[str, list[InvoiceLine]], Invoice],
     render: Callable[[Invoice], tuple[str, bytes]],
     run_id: str,
 ) -> IssuedInvoice:
     """The client's invoice for the month: the one already issued, or a new one numbered next.
 
-    ``build`` makes the invoice for a given number, ``render`` its HTML and PDF; both run
-    outside any transaction, so no lock is held while the PDF renders.
+    ``build`` makes the invoice for a given number and the pending adjustment lines, ``render``
+    its HTML and PDF; both run outside any transaction, so no lock is held while the PDF
+    renders. Issuing marks those adjustments applied in the same transaction, so each is
+    applied exactly once.
     """
     for _ in range(MAX_NUMBER_RACES):
         with engine.connect() as conn:
@@ -116,12 +156,14 @@ def issue_invoice(
             if existing:
                 return existing
             sequence = _next_sequence(conn, prefix)
-        invoice = build(invoice_number(prefix, sequence))
+            pending = pending_adjustments(conn, client_code, billing_month)
+        invoice = build(invoice_number(prefix, sequence), [_line(row) for row in pending])
         html, pdf = render(invoice)
         try:
             with engine.begin() as conn:
                 _insert(conn, sequence, invoice, html, pdf, run_id)
+                _apply_adjustments(conn, invoice, [row.id for row in pending])
             return IssuedInvoice(invoice, html, pdf, True)
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, AdjustmentsMoved):
             continue  # another run issued this client's invoice, or took the number: look again
     raise RuntimeError(f"could not issue an invoice for {client_code} {billing_month}: numbering kept racing")

@@ -110,3 +110,48 @@ deliveries = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("client_code", "billing_month", "kind", "attempt", name="uq_deliveries_key_attempt"),
 )
+
+# Objections (contract section 5): recorded once a month's invoice is out, settled on the next.
+objections = sa.Table(
+    "objections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_code", sa.String(32), nullable=False),
+    sa.Column("billing_month", sa.String(7), nullable=False),  # the month objected to
+    sa.Column("invoice_number", sa.String(32), nullable=False),  # that month's invoice
+    sa.Column("direction", sa.String(8), nullable=False),  # credit or debit
+    sa.Column("user_count", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),  # the objected month's price
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.String(150), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_by_run", sa.String(250), nullable=False),
+)
+
+# One row per user-month under an accepted objection: the same user-month cannot be objected twice.
+objection_users = sa.Table(
+    "objection_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("objection_id", sa.Integer, sa.ForeignKey("objections.id"), nullable=False),
+    sa.Column("client_code", sa.String(32), nullable=False),
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("client_code", "billing_month", "user_id", name="uq_objection_users_user_month"),
+)
+
+# Money owed to (negative) or by (positive) a client, waiting for its next invoice; applied once.
+adjustments = sa.Table(
+    "adjustments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_code", sa.String(32), nullable=False),
+    sa.Column("objection_id", sa.Integer, sa.ForeignKey("objections.id")),  # null: a carried-forward credit
+    sa.Column("after_month", sa.String(7), nullable=False),  # applies to the first invoice of a later month
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("applied_invoice_number", sa.String(32)),  # null while pending
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

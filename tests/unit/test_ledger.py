@@ -18,11 +18,11 @@ ISSUER = Issuer("Sokrio Technologies Ltd", ("Banani", "Dhaka"), "billing@sokrio.
 
 
 def _builder(code: str, count: int = 3, unit_price: str = "155.50"):
-    def build(number: str) -> Invoice:
+    def build(number: str, adjustments=()) -> Invoice:
         return build_invoice(
             invoice_number=number, issuer=ISSUER, bill_to=BillTo(code, f"{code} Ltd", f"billing@{code}.example"),
             billing_month="2023-05", invoice_date=date(2023, 6, 1), due_date=date(2023, 6, 16), currency="BDT",
-            billable_count=count, unit_price=Decimal(unit_price), vat_rate=Decimal("0.15"),
+            billable_count=count, unit_price=Decimal(unit_price), vat_rate=Decimal("0.15"), adjustments=adjustments,
         )
 
     return build
@@ -65,9 +65,9 @@ def test_amounts_come_back_exact(ledger_engine: sa.Engine) -> None:
 
 
 def test_a_race_for_the_same_invoice_returns_the_winners(ledger_engine: sa.Engine) -> None:
-    def build_while_another_run_issues(number: str) -> Invoice:
+    def build_while_another_run_issues(number: str, adjustments) -> Invoice:
         _issue(ledger_engine, "MEGHNA", run_id="other-run")  # wins the race
-        return _builder("MEGHNA")(number)
+        return _builder("MEGHNA")(number, adjustments)
 
     lost = _issue(ledger_engine, "MEGHNA", build_while_another_run_issues)
 
