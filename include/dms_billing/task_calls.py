@@ -13,6 +13,7 @@ from pathlib import Path
 from include.dms_billing import client_steps, delivery_steps
 from include.dms_billing.airflow_resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.config import load_config
+from include.dms_billing.ledger_db import migrate
 from include.dms_billing.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.run_plan import ClientJob
 
@@ -25,7 +26,6 @@ def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
 def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None) -> list[dict]:
     """One job per client to bill; the ledger's schema brought up to date first."""
     from include.dms_billing.extract import fetch_clients
-    from include.dms_billing.ledger_db import migrate
     from include.dms_billing.run_plan import plan_clients, requested_codes, resolve_billing_month
 
     with fail_without_retry():
@@ -118,3 +118,30 @@ def report(plan: list[dict]) -> None:
     if failed:
         with fail_without_retry():
             raise ValueError(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))
+
+
+def record_objections(params: dict, run_id: str) -> list[dict]:
+    """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons."""
+    import pandas as pd
+
+    from include.dms_billing import objections
+
+    def billed_ids(client_code: str, billing_month: str) -> set[int]:
+        path = client_month_paths(billing_month, client_code).billable_parquet
+        return set(pd.read_parquet(path, columns=["user_id"])["user_id"]) if path.exists() else set()
+
+    with fail_without_retry():
+        if params.get("csv_path"):
+            requests = objections.requests_from_csv(Path(params["csv_path"]).read_text(encoding="utf-8"))
+        else:
+            requests = [objections.ObjectionRequest(
+                client_code=params["client_code"].strip(), billing_month=params["billing_month"].strip(),
+                user_ids=objections.parse_user_ids(params["user_ids"]), reason=params["reason"],
+                decided_by=params["decided_by"], direction=params["direction"],
+            )]
+        engine = ledger()
+        migrate(engine)
+        recorded = objections.record_objections(engine, requests, billed_ids, run_id)
+    return [{"objection_id": r.objection_id, "client_code": r.request.client_code,
+             "billing_month": r.request.billing_month, "users": len(r.request.user_ids),
+             "amount": str(r.amount), "objected_invoice": r.invoice_number} for r in recorded]

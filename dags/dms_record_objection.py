@@ -1,0 +1,61 @@
+"""
+### Record an objection to a billed month
+
+Sokrio staff record here a client's objection that was found valid. Per the billing contract
+(section 5) the objected month's invoice is **not** re-issued: the objection becomes a credit (or
+debit) line on the client's **next** invoice, priced at the objected month's unit price, applied
+exactly once.
+
+Before anything is written the objection is checked: the month's invoice has been issued, every
+user id was on that month's billed list, and no user-month is already under an accepted
+objection. A refused objection fails this run with a message naming every problem; nothing is
+written.
+
+**Many at once:** put a CSV path in *Bulk CSV file* (columns `client_code, billing_month,
+user_id, reason, decided_by, direction`, one row per user); the whole file is recorded or none
+of it. The other fields are then ignored.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from include.dms_billing.alerts import BillingAlertNotifier
+
+
+@dag(
+    dag_id="dms_record_objection",
+    schedule=None,
+    start_date=pendulum.datetime(2023, 5, 1, tz="Asia/Dhaka"),
+    catchup=False,
+    doc_md=__doc__,
+    tags=["billing", "dms", "objections"],
+    default_args={"retries": 0, "on_failure_callback": BillingAlertNotifier()},
+    params={
+        "client_code": Param("", type="string", title="Client code",
+                             description="The client's code in the DMS, e.g. MEGHNA."),
+        "billing_month": Param("", type="string", pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$", title="Billing month",
+                               description="The month objected to, YYYY-MM. Its invoice must be out."),
+        "user_ids": Param([], type="array", items={"type": "integer"}, title="User ids",
+                          description="The DMS user ids concerned, one per line."),
+        "reason": Param("", type="string", title="Reason", description="Why the objection is valid."),
+        "decided_by": Param("", type="string", title="Decided by", description="Who at Sokrio accepted it."),
+        "direction": Param("credit", type="string", enum=["credit", "debit"], title="Credit or debit",
+                           description="credit: the client pays less on the next invoice; debit: more."),
+        "csv_path": Param("", type="string", title="Bulk CSV file",
+                          description="Optional: a CSV of many objections (see the DAG docs); all or nothing."),
+    },
+)
+def dms_record_objection():
+    @task
+    def record(params=None, run_id=None) -> list[dict]:
+        """Validate and record the objection(s); returns what was recorded."""
+        from include.dms_billing import task_calls
+
+        return task_calls.record_objections(params, run_id)
+
+    record()
+
+
+dms_record_objection()

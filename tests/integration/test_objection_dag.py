@@ -1,0 +1,71 @@
+"""The objection DAG: its trigger form, refusals that write nothing, and the credit on June's bill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from include.dms_billing.invoice import ADJUSTMENT
+from include.dms_billing.ledger import month_invoices
+from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
+from include.dms_billing.ledger_schema import objections
+from tests.conftest import PROJECT
+from tests.integration.conftest import run_dag
+from tests.scenarios import Source
+
+pytestmark = pytest.mark.airflow
+FORM = ("client_code", "billing_month", "user_ids", "reason", "decided_by", "direction", "csv_path")
+
+
+def test_the_trigger_form_has_a_titled_typed_field_for_each_param(airflow_db) -> None:
+    """What the UI renders: the serialized DAG's params, as the API server reads them."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_record_objection"]
+    serialized = dict(json.loads(json.dumps(DagSerialization.to_dict(dag)))["dag"]["params"])  # as stored
+    fields = {name: param["schema"]["__var"] for name, param in serialized.items()}
+    assert tuple(fields) == FORM
+    for name, schema in fields.items():
+        assert schema["title"] and schema["type"] and serialized[name]["description"], name
+    assert fields["user_ids"]["type"] == "array" and fields["user_ids"]["items"]["__var"] == {"type": "integer"}
+    assert fields["direction"]["enum"] == ["credit", "debit"]
+
+
+def _objection(**overrides) -> dict:
+    return {"client_code": "DHAKA1", "billing_month": "2023-05", "user_ids": [], "reason": "duplicate login",
+            "decided_by": "finance@sokrio.example", "direction": "credit", "csv_path": "", **overrides}
+
+
+def _objection_count() -> int:
+    with ledger_engine(default_ledger_url()).connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(objections)).scalar()
+
+
+def test_an_accepted_objection_is_credited_on_the_next_invoice_only(airflow_db, source: Source, data_root: Path) -> None:
+    billed = [uid for uid, reason in source.expected.items() if reason and source.users[uid - 1]["client_id"] == 1]
+    not_billed = next(uid for uid, reason in source.expected.items()
+                      if not reason and source.users[uid - 1]["client_id"] == 1)
+
+    early = run_dag({**_objection(user_ids=billed[:2])}, "dms_record_objection")  # May not invoiced yet
+    assert early.state == "failed" and _objection_count() == 0
+    assert run_dag({"billing_month": "2023-05", "clients": ["DHAKA1"]}).state == "success"
+    refused = run_dag(_objection(user_ids=[billed[0], not_billed]), "dms_record_objection")
+    assert refused.state == "failed" and _objection_count() == 0
+
+    accepted = run_dag(_objection(user_ids=billed[:2]), "dms_record_objection")
+    repeated = run_dag(_objection(user_ids=billed[1:3]), "dms_record_objection")
+    assert accepted.state == "success" and repeated.state == "failed" and _objection_count() == 1
+
+    for _ in range(2):  # June, then June again: the credit is applied once
+        assert run_dag({"billing_month": "2023-06", "clients": ["DHAKA1"]}).state == "success"
+    engine = ledger_engine(default_ledger_url())
+    [may] = month_invoices(engine, "2023-05")
+    [june] = month_invoices(engine, "2023-06")
+    [credit] = [line for line in june.lines if line.kind == ADJUSTMENT]
+    assert "May 2023" in credit.description and "2 users" in credit.description
+    assert credit.amount == -2 * may.unit_price
+    assert [line for line in may.lines if line.kind == ADJUSTMENT] == []
