@@ -574,10 +574,17 @@ def test_docker_compose_config_accepts_the_file() -> None:
     assert result.returncode == 0, f"`{' '.join(command)} config -q` rejects the file:\n{result.stderr}"
 
 
+# The Compose Specification's JSON schema (compose-spec, Apache-2.0), as built into Docker
+# Compose v2.40.3: kept in the repository so the file is validated offline, in CI too.
+BUNDLED_SCHEMA = PROJECT / "tests" / "data" / "compose-spec.json"
+
+
 def compose_schema() -> Path | None:
     explicit = os.environ.get("COMPOSE_SPEC_SCHEMA")
     if explicit:
         return Path(explicit) if Path(explicit).is_file() else None
+    if BUNDLED_SCHEMA.is_file():
+        return BUNDLED_SCHEMA
     spec = importlib.util.find_spec("compose")  # the Python docker-compose package ships one
     for location in (spec.submodule_search_locations or []) if spec else []:
         for name in ("compose_spec.json", "config_schema_v3.9.json"):
