@@ -19,11 +19,12 @@ export DMS_BILLING_DATA ?= $(CURDIR)/data
 DEMO_DB := $(DMS_BILLING_DATA)/demo_dms.sqlite
 DEMO_MONTH ?= 2023-05
 
-.PHONY: help venv demo test constraints clean
+.PHONY: help venv demo service test constraints clean
 
 help:
 	@echo "make demo   build .venv, create the demo DMS database, bill $(DEMO_MONTH) through the DAG"
 	@echo "make test   run the test suite"
+	@echo "make service  run Airflow as a service on loopback over the demo data (Ctrl-C stops it)"
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ demo: venv
 	@echo "Billing ledger:    $(DMS_BILLING_DATA)/ledger.sqlite"
 	@echo "Demo DMS database: $(DEMO_DB)"
 	@echo "Airflow run log:   $(DMS_BILLING_DATA)/demo-run.log"
+
+# Airflow as a service on loopback (PostgreSQL metadata DB, api-server, scheduler, dag-processor,
+# triggerer; LocalExecutor) over the demo data, until Ctrl-C. UI: http://127.0.0.1:8080
+service: venv
+	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT)
 
 test: venv
 	$(PY) -m pytest

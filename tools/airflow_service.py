@@ -1,0 +1,426 @@
+"""Airflow as a real service on loopback, without Docker.
+
+``AirflowService`` migrates a metadata database (PostgreSQL in practice: LocalExecutor runs tasks
+in parallel), then starts ``airflow api-server``, ``scheduler``, ``dag-processor`` and
+``triggerer`` as separate processes (each in its own process group, logging to
+``<home>/logs/<component>.log``), waits until the API server answers, and stops every process it
+started on exit. Nothing is written into the repository: everything goes under ``home``.
+
+Runs are triggered and followed through the REST API (``/api/v2``) with a token from the simple
+auth manager (``GET /auth/token``: everyone is admin, ``simple_auth_manager_all_admins``).
+
+The scheduler does not create scheduled runs (``[scheduler] use_job_schedule = False``, unless
+``schedule=True``): the monthly DAG would otherwise start, and deliver, a run for the last month
+at once. Manual runs (the API, the UI's *Trigger*) run as usual.
+
+``python -m tools.airflow_service`` starts it with the demo data (like ``make demo``: the demo
+DMS in ``$DMS_BILLING_DATA/demo_dms.sqlite``, created when missing, and a local SMTP outbox
+under ``$DMS_BILLING_DATA/outbox``), prints the UI's URL and stays up until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import psutil
+
+PROJECT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# Task logs are files under <home>/logs that the API server reads itself, so the scheduler and
+# the triggerer need not serve them (their log servers would listen on every interface).
+COMMANDS = {
+    "api-server": ["api-server", "--host", HOST],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+COMPONENTS = tuple(COMMANDS)
+FINISHED = {"success", "failed"}
+DEFAULT_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_service"
+
+
+class AirflowServiceError(RuntimeError):
+    """A component did not start, died, or the API refused a request."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class AirflowService:
+    """The four Airflow components on ``127.0.0.1:port``; a context manager.
+
+    ``env`` is added to every process's environment last (connections, ``DMS_BILLING_DATA``,
+    ``DMS_BILLING_CONFIG``, extra ``AIRFLOW__...`` options), so it can override any default here.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        sql_alchemy_conn: str,
+        env: dict[str, str] | None = None,
+        port: int = 8080,
+        *,
+        schedule: bool = False,
+        start_timeout: float = 120,
+        stop_timeout: float = 20,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.seen_pids: set[int] = set()
+        self._token: str | None = None
+        self._logs: list = []
+        self.env = self._environment(sql_alchemy_conn, env or {}, schedule)
+
+    # -----------------------------------------------------------------------------------------
+    # Environment
+
+    def _fernet_key(self) -> str:
+        """Kept in ``<home>/fernet.key``: what is encrypted in the database survives a restart."""
+        from cryptography.fernet import Fernet
+
+        path = self.home / "fernet.key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(Fernet.generate_key())
+            path.chmod(0o600)
+        return path.read_text(encoding="ascii").strip()
+
+    def _environment(self, conn: str, extra: dict[str, str], schedule: bool) -> dict[str, str]:
+        base = {
+            key: value for key, value in os.environ.items()
+            # never inherit another Airflow's settings (the test session sets its own)
+            if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) and key != "AIRFLOW_HOME"
+        }
+        base.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conn,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__FERNET_KEY": self._fernet_key(),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__HOST": HOST,
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                # quick: look for DAG files every few seconds, schedule and heartbeat often
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedule),
+                "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "plugins")]),
+                "GX_ANALYTICS_ENABLED": "false",
+            }
+        )
+        base.update(extra)
+        return base
+
+    def _airflow(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "airflow", *args]
+
+    # -----------------------------------------------------------------------------------------
+    # Start and stop
+
+    def __enter__(self) -> AirflowService:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def log_path(self, component: str) -> Path:
+        return self.home / "logs" / f"{component}.log"
+
+    def start(self) -> None:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        migrate = subprocess.run(
+            self._airflow("db", "migrate"), env=self.env, cwd=self.home,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.log_path("db-migrate").write_text(migrate.stdout, encoding="utf-8")
+        if migrate.returncode != 0:
+            raise AirflowServiceError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}")
+        for component in COMPONENTS:
+            args = COMMANDS[component] + (["--port", str(self.port)] if component == "api-server" else [])
+            log = open(self.log_path(component), "ab")  # noqa: SIM115 (closed in stop())
+            self._logs.append(log)
+            self.processes[component] = subprocess.Popen(
+                self._airflow(*args), env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,  # its own process group
+            )
+            self.seen_pids.add(self.processes[component].pid)
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5)
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AirflowServiceError(f"the API server did not answer within {self.start_timeout}s; "
+                                  f"see {self.log_path('api-server')}")
+
+    def check_alive(self) -> None:
+        """Raise, with the end of its log, if a component has exited."""
+        for component, process in self.processes.items():
+            if process.poll() is not None:
+                tail = self.log_path(component).read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise AirflowServiceError(f"airflow {component} exited with {process.returncode}:\n{tail}")
+
+    def all_pids(self) -> set[int]:
+        """Every process started so far: the components and all their descendants."""
+        for process in self.processes.values():
+            try:
+                children = psutil.Process(process.pid).children(recursive=True)
+                self.seen_pids.update(child.pid for child in children)
+            except psutil.NoSuchProcess:
+                pass
+        return set(self.seen_pids)
+
+    def alive_pids(self) -> set[int]:
+        """The processes of :meth:`all_pids` still running (zombies count as gone)."""
+        alive = set()
+        for pid in self.all_pids():
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+    def stop(self) -> None:
+        """SIGTERM every component's process group (then any stray descendant); SIGKILL after a timeout."""
+        descendants = self.all_pids()
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGKILL)  # whatever is left in the group
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        # descendants that left the process group (a new session): terminate, then kill
+        strays = []
+        for pid in descendants - {p.pid for p in self.processes.values()}:
+            try:
+                strays.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+        for stray in strays:
+            try:
+                stray.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, left = psutil.wait_procs(strays, timeout=5)
+        for stray in left:
+            try:
+                stray.kill()
+            except psutil.NoSuchProcess:
+                pass
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    # -----------------------------------------------------------------------------------------
+    # REST API
+
+    def token(self) -> str:
+        """A JWT from the simple auth manager (everyone is admin): ``GET /auth/token``."""
+        if self._token is None:
+            response = httpx.get(f"{self.url}/auth/token", timeout=10)
+            _raise_for(response)
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
+        """The DAG once the dag-processor has parsed it (and it is not paused)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            response = self.api("GET", f"/dags/{dag_id}")
+            if response.status_code == 200:
+                dag = response.json()
+                if dag.get("is_paused"):
+                    _raise_for(self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}))
+                return dag
+            if response.status_code != 404:
+                _raise_for(response)
+            if time.monotonic() > deadline:
+                errors = self.api("GET", "/importErrors").text
+                raise AirflowServiceError(f"DAG {dag_id} not parsed within {timeout}s; import errors: "
+                                          f"{errors}; see {self.log_path('dag-processor')}")
+            time.sleep(0.5)
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Trigger a manual run (waiting for the DAG to be parsed first); returns its run id."""
+        self.wait_for_dag(dag_id)
+        body = {"logical_date": None, "conf": conf or {}}
+        response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        _raise_for(response)
+        return response.json()["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        _raise_for(response)
+        return response.json()["state"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        """The run's final state (``success`` or ``failed``); raises after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            state = self.run_state(dag_id, run_id)
+            if state in FINISHED:
+                return state
+            if time.monotonic() > deadline:
+                states = self.task_states(dag_id, run_id)
+                raise AirflowServiceError(f"run {run_id} still {state} after {timeout}s: {states}")
+            time.sleep(1)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id`` (``task_id[map_index]`` for mapped tasks) to state."""
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+        _raise_for(response)
+        states = {}
+        for ti in response.json()["task_instances"]:
+            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            states[key] = ti["state"]
+        return states
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_error:
+        raise AirflowServiceError(f"{response.request.method} {response.request.url}: "
+                                  f"{response.status_code} {response.text[:2000]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# python -m tools.airflow_service
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on loopback "
+                    "with the demo data, until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_SERVICE_PORT", 8080)))
+    parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", 8025)))
+    parser.add_argument("--data", type=Path, help="DMS_BILLING_DATA (default ./data)",
+                        default=Path(os.environ.get("DMS_BILLING_DATA", PROJECT / "data")))
+    parser.add_argument("--home", type=Path, default=None,
+                        help="Airflow home (default: <data>/airflow-service)")
+    parser.add_argument("--db", default=os.environ.get("AIRFLOW_SERVICE_DB", DEFAULT_DB),
+                        help="metadata database URL; a PostgreSQL database is created when missing")
+    parser.add_argument("--schedule", action="store_true", help="let the scheduler create scheduled runs too")
+    args = parser.parse_args()
+
+    from tools.outbox_smtp import Outbox
+
+    data = args.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    demo_db = data / "demo_dms.sqlite"
+    if not demo_db.exists():
+        from include.dms_billing.demo_dms import generate
+
+        print(f"Creating the demo DMS database {demo_db} ...", flush=True)
+        generate(f"sqlite:///{demo_db}")
+    _ensure_database(args.db)
+    home = (args.home or data / "airflow-service").resolve()
+    with Outbox(data / "outbox", args.smtp_port) as outbox:
+        env = {
+            "DMS_BILLING_DATA": str(data),
+            "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{demo_db}",
+            "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
+        }
+        if os.environ.get("DMS_BILLING_CONFIG"):
+            env["DMS_BILLING_CONFIG"] = os.environ["DMS_BILLING_CONFIG"]
+        print(f"Starting Airflow (logs under {home / 'logs'}) ...", flush=True)
+        with AirflowService(home, args.db, env, args.port, schedule=args.schedule) as service:
+            service.wait_for_dag("dms_monthly_billing")
+            print(f"Airflow UI: {service.url}/  (everyone is admin)", flush=True)
+            print(f"SMTP outbox on {HOST}:{outbox.port}, emails in {data / 'outbox'}", flush=True)
+            print('Trigger dms_monthly_billing with e.g. {"billing_month": "2023-05", "deliver": true}. '
+                  "Ctrl-C stops everything.", flush=True)
+            try:
+                while True:
+                    service.check_alive()
+                    time.sleep(2)
+            except KeyboardInterrupt:
+                print("\nStopping ...", flush=True)
+    print("Stopped.")
+
+
+def _ensure_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    target = sa.make_url(url)
+    if target.get_backend_name() != "postgresql":
+        return
+    engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT 1 FROM pg_database WHERE datname = :n")
+            exists = conn.execute(query, {"n": target.database}).first()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    def _interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and `kill`, stop everything (SIGINT explicitly: a background job may inherit it ignored)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    main()
