@@ -47,7 +47,7 @@ class BillingAlertNotifier(BaseNotifier):
             reply_to=delivery.reply_to,
             to=tuple(delivery.data_team),
             cc=(),
-            message_id=f"<alert.{uuid.uuid4().hex}@{delivery.reply_to.rpartition('@')[2]}>",
+            message_id=f"<alert.{uuid.uuid4().hex}@{delivery.message_id_domain()}>",
         )
         error = context.get("exception")
         send_message(

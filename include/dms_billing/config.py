@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from decimal import Decimal
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +111,10 @@ class Delivery(_Strict):
     reply_to: str = "billing@sokrio.example"
     finance: tuple[str, ...] = ("finance@sokrio.example",)
     data_team: tuple[str, ...] = ("data-team@sokrio.example",)
+
+    def message_id_domain(self) -> str:
+        """The domain of our Message-IDs: the sender's."""
+        return parseaddr(self.sender)[1].rpartition("@")[2] or "billing.invalid"
 
 
 class BillingConfig(_Strict):

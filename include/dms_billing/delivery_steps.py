@@ -7,9 +7,9 @@ decides what was already issued or sent, so each step can be re-run or retried f
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
 
 import pandas as pd
 import sqlalchemy as sa
@@ -99,10 +99,6 @@ def issue_invoice_step(
     return issued
 
 
-def _domain(config: BillingConfig) -> str:
-    return parseaddr(config.delivery.sender)[1].rpartition("@")[2] or "billing.invalid"
-
-
 def _envelope(config: BillingConfig, to: tuple[str, ...], cc: tuple[str, ...], message_id: str):
     from include.dms_billing.messages import Envelope
 
@@ -115,36 +111,40 @@ def _client_cc(job: ClientJob, config: BillingConfig) -> tuple[str, ...]:
     return (*manager, *config.client_cc(job.client_code))
 
 
-def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Callable[[str], EmailMessage]:
+@dataclass(frozen=True)
+class Outgoing:
+    """An email to deliver: who gets it, and how to build it once its Message-ID is known."""
+
+    recipients: tuple[str, ...]
+    build: Callable[[str], EmailMessage]
+
+
+def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
     from include.dms_billing.messages import list_email
 
     summary = read_summary(paths)
     billed = pd.read_parquet(paths.billable_parquet)
     billed["last_login_at"] = billed["last_login_at"].dt.tz_convert(job.timezone)
     to, cc = (job.correspondence_email,), _client_cc(job, config)
-    return lambda message_id: list_email(
+    return Outgoing((*to, *cc), lambda message_id: list_email(
         _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed
-    )
+    ))
 
 
-def _invoice_message(issued: IssuedInvoice, job: ClientJob, config: BillingConfig) -> Callable[[str], EmailMessage]:
+def _invoice_message(issued: IssuedInvoice, job: ClientJob, config: BillingConfig) -> Outgoing:
     from include.dms_billing.messages import invoice_email
 
     to, cc = (job.correspondence_email,), (*_client_cc(job, config), *config.delivery.finance)
-    return lambda message_id: invoice_email(_envelope(config, to, cc, message_id), issued.invoice, issued.html, issued.pdf)
-
-
-def _recipients(message: EmailMessage) -> list[str]:
-    return [addr for _, addr in (parseaddr(a) for field in ("To", "Cc") for a in message.get_all(field, []))]
+    return Outgoing((*to, *cc), lambda message_id: invoice_email(
+        _envelope(config, to, cc, message_id), issued.invoice, issued.html, issued.pdf))
 
 
 def _deliver(
-    ledger: sa.Engine, key: DeliveryKey, build: Callable[[str], EmailMessage], config: BillingConfig,
+    ledger: sa.Engine, key: DeliveryKey, outgoing: Outgoing, config: BillingConfig,
     run_id: str, resend: bool, send: Sender, detail: str | None = None,
 ) -> DeliveryOutcome:
-    recipients = _recipients(build("<preview@local>"))
-    return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=recipients, domain=_domain(config),
-                        build=build, send=send, detail=detail)
+    return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=outgoing.recipients,
+                        domain=config.delivery.message_id_domain(), build=outgoing.build, send=send, detail=detail)
 
 
 def send_list_step(
@@ -169,10 +169,10 @@ def archive_step(
 ) -> str:
     """Keep the email a delivering run would send, unsent, for review; returns its path."""
     if kind == LIST:
-        message = _list_message(job, paths, config)("<archived@local>")
+        message = _list_message(job, paths, config).build("<archived@local>")
     else:
         issued = issue_invoice_step(ledger, job, paths, config, run_id)
-        message = _invoice_message(issued, job, config)("<archived@local>")
+        message = _invoice_message(issued, job, config).build("<archived@local>")
     return str(write_bytes(paths.archived_email(kind), message.as_bytes()))
 
 
@@ -198,4 +198,4 @@ def finance_summary_step(
 
     numbers = ",".join(invoice.invoice_number for invoice in invoices)
     key = DeliveryKey(FINANCE, billing_month, FINANCE_SUMMARY)
-    return str(path), _deliver(ledger, key, build, config, run_id, resend, send, detail=numbers)
+    return str(path), _deliver(ledger, key, Outgoing(to, build), config, run_id, resend, send, detail=numbers)
