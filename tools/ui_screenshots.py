@@ -1,0 +1,122 @@
+"""Screenshots of the Airflow UI in headless Chromium, driven through WebDriver (Selenium).
+
+Uses Debian's ``chromium`` and ``chromium-driver`` packages (``/usr/bin/chromium``,
+``/usr/bin/chromedriver``): Selenium's own browser download does not work offline. The browser
+starts with the flags this machine's closed network needs (no background networking).
+
+``take(base_url, out_dir, run_id)`` saves five pages and returns each page's visible text, so a
+test can check what the data team would see: the billing DAG, its documentation (the *Dag Docs*
+dialog, i.e. ``doc_md``), a run with its mapped client tasks, the objection DAG, and the
+objection DAG's trigger form. The simple auth manager with ``all_admins`` logs everyone in.
+
+``python -m tools.ui_screenshots --url http://127.0.0.1:8080 --run-id RUN --out docs/screenshots``
+refreshes the README's screenshots from a running ``make service``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1440,1000",
+)
+BILLING_DAG = "dms_monthly_billing"
+OBJECTION_DAG = "dms_record_objection"
+TIMEOUT = 30
+
+
+def missing() -> str | None:
+    """Why screenshots cannot be taken here (None when they can)."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not shutil.which(path):
+            return f"{path} not found (apt-get install {package})"
+    return None
+
+
+@contextmanager
+def browser() -> Iterator:
+    """A headless Chromium session; always quit, so no browser process outlives it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(TIMEOUT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def take(base_url: str, out_dir: Path, run_id: str) -> dict[str, str]:
+    """Save ``{name}.png`` under ``out_dir`` for each page; return name -> visible text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts: dict[str, str] = {}
+    with browser() as driver:
+        wait = WebDriverWait(driver, TIMEOUT)
+
+        def show(path: str, ready: str) -> None:
+            """Open ``path`` and wait until ``ready`` is visible on the page."""
+            driver.get(base_url.rstrip("/") + path)
+            wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), ready))
+
+        def click(label: str) -> None:
+            wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, f"button[aria-label='{label}']"))).click()
+
+        def dialog_text() -> str:
+            """The open dialogs' text (Chakra keeps an empty positioner dialog beside the content)."""
+            return "\n".join(element.text for element in driver.find_elements(By.CSS_SELECTOR, "[role='dialog']"))
+
+        def dialog_showing(text: str) -> None:
+            wait.until(lambda _: text in dialog_text())
+
+        def save(name: str, dialog: bool = False) -> None:
+            driver.save_screenshot(str(out_dir / f"{name}.png"))
+            texts[name] = dialog_text() if dialog else driver.find_element(By.TAG_NAME, "body").text
+
+        show(f"/dags/{BILLING_DAG}", BILLING_DAG)
+        wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), "Latest Run"))
+        save("dag")
+        click("Dag Docs")
+        dialog_showing("Sokrio DMS monthly billing")
+        save("dag_docs", dialog=True)
+
+        show(f"/dags/{BILLING_DAG}/runs/{run_id}", "bill_client")
+        save("run")
+
+        show(f"/dags/{OBJECTION_DAG}", OBJECTION_DAG)
+        save("objection_dag")
+        click("Trigger Dag")
+        dialog_showing("Client code")
+        save("objection_trigger_form", dialog=True)
+    return texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Screenshots of a running Airflow UI (make service).")
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--run-id", required=True, help=f"a run of {BILLING_DAG} to show")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    args = parser.parse_args()
+    if reason := missing():
+        raise SystemExit(reason)
+    for name in take(args.url, args.out, args.run_id):
+        print(args.out / f"{name}.png")
+
+
+if __name__ == "__main__":
+    main()
