@@ -24,7 +24,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from itertools import count
@@ -35,7 +35,7 @@ from faker import Faker
 from tqdm import tqdm
 
 from include.dms_billing.billing_month import TRANSITION_LOGINS_FROM, BillingMonth, zone
-from include.dms_billing.source_db import SOURCE_COLUMNS, bulk_load, create_source_schema
+from include.dms_billing.source_db import SOURCE_COLUMNS, bulk_load, create_source_indexes, create_source_schema
 
 DEFAULT_URL = "sqlite:///data/demo_dms.sqlite"
 DEFAULT_MONTHS = tuple(BillingMonth(2023, month) for month in range(3, 13))
@@ -350,18 +350,19 @@ def status_change_rows(users: Iterable[DemoUser]) -> Iterator[tuple]:
 
 
 def login_rows(
-    rng: random.Random, users: Sequence[DemoUser], months: Iterable[BillingMonth], mean: float
+    rng: random.Random, users: Sequence[DemoUser], means: Mapping[BillingMonth, float]
 ) -> Iterator[tuple]:
     """``user_logins`` rows without id: the scripted logins, then the traffic month by month.
 
-    Each month's traffic is scaled so that the client gets about ``mean`` logins per user,
-    the users who can log in that month (created, active, not deleted) making up for the others.
+    Each month's traffic is scaled so that the client gets about ``means[month]`` logins per
+    user, the users who can log in that month (created, active, not deleted) making up for the
+    others.
     """
     spans = {user.id: active_spans(user.life) for user in users}
     for user in users:
         for logged_in_at in user.life.logins:
             yield (user.id, logged_in_at, _channel(rng))
-    for month in months:
+    for month, mean in means.items():
         window = local_month(month, users[0].client.timezone)
         in_month = {user.id: clip(spans[user.id], window) for user in users}
         weight = sum(login_weight(user.life, in_month[user.id], window) for user in users)
@@ -393,6 +394,7 @@ def generate(
     users_per_client: int = DEFAULT_USERS_PER_CLIENT,
     logins_per_user_month: float = 12,
     months: Sequence[BillingMonth] = DEFAULT_MONTHS,
+    month_logins: Mapping[BillingMonth, float] | None = None,
     progress: bool = False,
 ) -> dict[str, int]:
     """(Re)create the demo DMS at ``url``; returns the rows written per table.
@@ -400,6 +402,8 @@ def generate(
     ``months`` are the months with generated login traffic (the planted cases' logins are
     always written). ``logins_per_user_month`` times the number of users is about the logins
     of a month: the users who can log in that month make up for those who cannot.
+    ``month_logins`` (month -> logins per user) replaces both, for months of different traffic.
+    Indexes are built after the load.
     """
     if users_per_client < len(PLANTED_CASES):
         raise ValueError(f"users_per_client must be at least {len(PLANTED_CASES)} (the planted cases)")
@@ -407,7 +411,8 @@ def generate(
     _make_sqlite_dir(engine_url)
     engine = sa.create_engine(engine_url)
     try:
-        create_source_schema(engine)
+        means = dict(month_logins) if month_logins is not None else dict.fromkeys(months, logins_per_user_month)
+        create_source_schema(engine, indexes=False)
         all_clients = demo_clients(seed, clients)
         counts = dict.fromkeys(SOURCE_COLUMNS, 0)
         client_rows = [client.row() for client in all_clients]
@@ -420,9 +425,10 @@ def generate(
                 ("users", user_rows(users)),
                 ("user_status_changes", _numbered(status_change_rows(users), change_ids)),
                 ("user_logins",
-                 _numbered(login_rows(logins_rng, users, months, logins_per_user_month), login_ids)),
+                 _numbered(login_rows(logins_rng, users, means), login_ids)),
             ):
                 counts[table] += bulk_load(engine, table, SOURCE_COLUMNS[table], rows)
+        create_source_indexes(engine)
         return counts
     finally:
         engine.dispose()

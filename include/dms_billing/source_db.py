@@ -39,14 +39,34 @@ def schema_statements(ddl: str) -> list[str]:
     return [statement.strip() for statement in without_comments.split(";") if statement.strip()]
 
 
-def create_source_schema(engine: sa.Engine, *, drop_existing: bool = True) -> None:
-    """Create the contract's tables (``include/sql/dms_source_schema.sql``), dropping old ones first."""
+def create_source_schema(engine: sa.Engine, *, drop_existing: bool = True, indexes: bool = True) -> None:
+    """Create the contract's tables (``include/sql/dms_source_schema.sql``), dropping old ones first.
+
+    ``indexes=False`` leaves the indexes out: a bulk load is faster without them, and
+    :func:`create_source_indexes` builds them afterwards in one pass.
+    """
     with engine.begin() as conn:
         if drop_existing:
             for table in reversed(SOURCE_COLUMNS):  # children first, for the foreign keys
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         for statement in schema_statements(load_sql(SCHEMA_FILE)):
-            conn.exec_driver_sql(statement)
+            if indexes or not _is_index(statement):
+                conn.exec_driver_sql(statement)
+
+
+def create_source_indexes(engine: sa.Engine) -> None:
+    """The schema's ``CREATE INDEX`` statements, after a load made with ``indexes=False``."""
+    with engine.begin() as conn:
+        for statement in schema_statements(load_sql(SCHEMA_FILE)):
+            if _is_index(statement):
+                conn.exec_driver_sql(statement)
+    if engine.dialect.name == "postgresql":  # fresh planner statistics for the new tables
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+
+
+def _is_index(statement: str) -> bool:
+    return statement.upper().startswith("CREATE INDEX")
 
 
 def db_value(value: Any) -> Any:

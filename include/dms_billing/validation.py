@@ -189,9 +189,8 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -
         .add_dataframe_asset(name=f"user_facts_{name}")
         .add_batch_definition_whole_dataframe(name="snapshot")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name=f"user_facts_{name}"))
-    for expectation in build_expectations(ctx):
-        suite.add_expectation(expectation)
+    # Built whole, then stored once: adding expectations one by one re-serialises the suite each time.
+    suite = context.suites.add(gx.ExpectationSuite(name=f"user_facts_{name}", expectations=build_expectations(ctx)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": snapshot}, result_format="SUMMARY")
     context.build_data_docs(site_names=[SITE_NAME])

@@ -1,0 +1,491 @@
+"""``make bench``: a month close at Sokrio's scale, measured against the database's own floor.
+
+1. Loads the local PostgreSQL (database ``dms_bench``) with the demo generator at scale: 100
+   clients, 500,000 users with status histories, and login traffic of about 5M, 10M and 20M
+   logins in September, October and November 2023 (November is the benchmark month; the other
+   two are its earlier months and the scaling run's smaller points). Bulk COPY, a progress bar,
+   indexes built after the load. The spec is kept as the database's comment: a database that
+   already holds it is reused.
+2. For each month, runs every stage over all clients in a child process of its own and reads
+   the child's wall time and peak memory (``ru_maxrss``): extract, validate, decide, render
+   (invoices: HTML and PDF), deliver (lists and invoices to a local SMTP server). Then the two
+   references: the floor (one hand-written PostgreSQL query for the same billable set) and
+   DuckDB computing the decision over the same Parquet snapshots; and, for the benchmark month,
+   the whole run through ``airflow dags test``.
+3. Prints the tables and writes them, with the machine's description, to ``docs/benchmarks.md``.
+
+Speed is reported here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/dms_bench"
+BENCH_MONTH = "2023-11"
+# month -> logins per user in that month: 5M, 10M and 20M logins over 500,000 users
+MONTH_LOGINS = {"2023-09": 10.0, "2023-10": 20.0, "2023-11": 40.0}
+STAGES = ("extract", "validate", "decide", "render", "deliver")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the bench database holds; stored as its comment, so a matching database is reused."""
+
+    clients: int = 100
+    users_per_client: int = 5_000
+    month_logins: dict[str, float] = field(default_factory=lambda: dict(MONTH_LOGINS))
+    seed: int = 42
+
+    def text(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+@dataclass
+class Measure:
+    name: str
+    seconds: float
+    peak_mb: float | None = None
+    rows: int | None = None
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The bench database
+
+
+def _server_and_name(url: str):
+    import sqlalchemy as sa
+
+    target = sa.make_url(url)
+    return sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT"), target.database
+
+
+def stored_spec(url: str) -> str | None:
+    """The spec the database was loaded with (its comment), or None when missing or partial."""
+    import sqlalchemy as sa
+
+    server, name = _server_and_name(url)
+    try:
+        with server.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :name"),
+                {"name": name},
+            ).scalar()
+    finally:
+        server.dispose()
+
+
+def load(url: str, spec: Spec) -> float:
+    """(Re)create the database and load it with the demo generator; seconds taken."""
+    from include.dms_billing.billing_month import BillingMonth
+    from include.dms_billing.demo_dms import generate
+
+    server, name = _server_and_name(url)
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    started = time.perf_counter()
+    counts = generate(
+        url, seed=spec.seed, clients=spec.clients, users_per_client=spec.users_per_client,
+        month_logins={BillingMonth.parse(m): n for m, n in spec.month_logins.items()}, progress=True,
+    )
+    seconds = time.perf_counter() - started
+    with server.connect() as conn:  # written last: a load cut short is never taken as complete
+        conn.exec_driver_sql(f"COMMENT ON DATABASE \"{name}\" IS '{spec.text()}'")
+    server.dispose()
+    print(f"Loaded in {seconds:.0f}s: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True)
+    return seconds
+
+
+def table_sizes(url: str) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        sizes = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
+                 for t in ("clients", "users", "user_status_changes", "user_logins")}
+    engine.dispose()
+    return sizes
+
+
+def month_logins(url: str, month: str) -> int:
+    """Logins in the month (UTC calendar month: close enough to describe the load)."""
+    import sqlalchemy as sa
+
+    from include.dms_billing.billing_month import BillingMonth
+
+    start = BillingMonth.parse(month)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT count(*) FROM user_logins WHERE logged_in_at >= :a AND logged_in_at < :b"),
+            {"a": f"{start}-01 00:00:00", "b": f"{start.next()}-01 00:00:00"},
+        ).scalar()
+    engine.dispose()
+    return rows
+
+
+def bench_config(url: str, folder: Path) -> Path:
+    """A billing configuration with a plan for every client in the bench database."""
+    import sqlalchemy as sa
+    import yaml
+
+    from include.dms_billing.extract import fetch_clients
+
+    base = yaml.safe_load((PROJECT / "include" / "config" / "billing.yaml").read_text(encoding="utf-8"))
+    engine = sa.create_engine(url)
+    codes = [c.client_code for c in fetch_clients(engine)]
+    engine.dispose()
+    plan = {"prices": [{"from": "2023-04", "unit_price": "150.00"}]}
+    base["clients"] = {code: {"plan": base["clients"].get(code, {}).get("plan", plan)} for code in codes}
+    path = folder / "billing.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages: each in a child process (python -m tools.bench _stage ...), all clients in turn
+
+
+def _jobs(url: str, month: str):
+    import sqlalchemy as sa
+
+    from include.dms_billing.billing_month import BillingMonth
+    from include.dms_billing.extract import fetch_clients
+    from include.dms_billing.run_plan import plan_clients
+
+    engine = sa.create_engine(url)
+    jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))
+    return engine, jobs
+
+
+def run_stage(stage: str, url: str, month: str) -> int:
+    """One stage for every client, as the DAG's tasks do it; returns the rows it handled."""
+    import pyarrow.parquet as pq
+
+    from include.dms_billing import client_steps, delivery_steps
+    from include.dms_billing.config import load_config
+    from include.dms_billing.ledger_db import default_ledger_url, ledger_engine, migrate
+    from include.dms_billing.paths import client_month_paths
+    from include.dms_billing.smtp import send_message
+
+    engine, jobs = _jobs(url, month)
+    config = load_config()
+    ledger = ledger_engine(default_ledger_url())
+    migrate(ledger)
+    rows = 0
+    for job in jobs:
+        paths = client_month_paths(job.billing_month, job.client_code)
+        run_id = f"bench__{month}"
+        if stage == "extract":
+            rows += client_steps.extract_step(engine, job, paths)
+        elif stage == "validate":
+            outcome = client_steps.validate_step(job, paths, config)
+            if not outcome.success:
+                raise SystemExit(f"{job.client_code}: {outcome.message}")
+            rows += pq.read_metadata(paths.snapshot).num_rows
+        elif stage == "decide":
+            rows += client_steps.decide_step(job, paths, config, paths.report_dir).billable
+        elif stage == "render":
+            issued = delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)
+            rows += issued.invoice.billable_count
+        elif stage == "deliver":
+            for step in (delivery_steps.send_list_step, delivery_steps.send_invoice_step):
+                step(ledger, job, paths, config, run_id, False, send_message)
+                rows += 1
+    engine.dispose()
+    return rows
+
+
+def _child_env(data: Path, config: Path, url: str, smtp_uri: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__DATABASE"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "plugins")]),
+        "DMS_BILLING_DATA": str(data),
+        "DMS_BILLING_CONFIG": str(config),
+        "AIRFLOW_CONN_DMS_SOURCE": url,
+        "GX_ANALYTICS_ENABLED": "false",
+    })
+    if smtp_uri:
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_uri
+    return env
+
+
+def measure_child(name: str, args: list[str], env: dict[str, str], log: Path) -> Measure:
+    """Run a child process; its wall time, peak resident memory and (last stdout line) rows."""
+    started = time.perf_counter()
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=out, cwd=PROJECT)
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{name} failed ({process.returncode}); see {log}")
+    peak_mb = usage.ru_maxrss / 1024
+    last = (stdout.decode().strip().splitlines() or [""])[-1].split()
+    if len(last) == 2:  # a stage: "rows work_seconds" (its own time, without starting Python)
+        rows, work = int(last[0]), float(last[1])
+        return Measure(name, work, peak_mb, rows, f"{seconds - work:.1f}s more to start the process")
+    return Measure(name, seconds, peak_mb)
+
+
+def stage_measures(url: str, month: str, data: Path, config: Path, smtp_uri: str, log: Path) -> list[Measure]:
+    env = _child_env(data, config, url, smtp_uri)
+    measures = []
+    for stage in STAGES:
+        print(f"  {month} {stage} ...", flush=True)
+        args = [sys.executable, "-m", "tools.bench", "_stage", stage, "--db", url, "--month", month]
+        measures.append(measure_child(stage, args, env, log))
+        print(f"    {measures[-1].seconds:.1f}s, {measures[-1].peak_mb:.0f} MB", flush=True)
+    return measures
+
+
+# ---------------------------------------------------------------------------------------------
+# References
+
+
+FLOOR_SQL = """
+-- The billable set for every client in one query: the floor any extraction is compared with.
+WITH bounds AS (
+    SELECT id AS client_id,
+           (CAST(:month_start AS timestamp) AT TIME ZONE timezone) AT TIME ZONE 'UTC' AS period_start,
+           (CAST(:month_end AS timestamp) AT TIME ZONE timezone) AT TIME ZONE 'UTC' AS period_end
+      FROM clients
+),
+month_end_status AS (
+    SELECT DISTINCT ON (sc.user_id) sc.user_id, sc.status
+      FROM user_status_changes sc
+      JOIN users u ON u.id = sc.user_id
+      JOIN bounds b ON b.client_id = u.client_id
+     WHERE sc.changed_at < b.period_end
+     ORDER BY sc.user_id, sc.changed_at DESC, sc.id DESC
+),
+logged_in AS (
+    SELECT DISTINCT l.user_id
+      FROM user_logins l
+      JOIN users u ON u.id = l.user_id
+      JOIN bounds b ON b.client_id = u.client_id
+     WHERE l.logged_in_at >= b.period_start AND l.logged_in_at < b.period_end
+)
+SELECT u.client_id, u.id AS user_id
+  FROM users u
+  JOIN bounds b ON b.client_id = u.client_id
+  LEFT JOIN month_end_status s ON s.user_id = u.id
+  LEFT JOIN logged_in li ON li.user_id = u.id
+ WHERE u.created_at < b.period_end
+   AND (li.user_id IS NOT NULL
+        OR ((u.deleted_at IS NULL OR u.deleted_at >= b.period_end)
+            AND COALESCE(s.status, u.status) = 'active'))
+"""
+
+
+def floor(url: str, month: str) -> Measure:
+    """The hand-written query, rows fetched to the client (as extraction fetches its rows)."""
+    import sqlalchemy as sa
+
+    from include.dms_billing.billing_month import BillingMonth
+
+    start = BillingMonth.parse(month)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        rows = conn.execute(sa.text(FLOOR_SQL), {"month_start": f"{start}-01 00:00:00",
+                                                 "month_end": f"{start.next()}-01 00:00:00"}).fetchall()
+        seconds = time.perf_counter() - started
+    engine.dispose()
+    return Measure("floor (one PostgreSQL query)", seconds, rows=len(rows))
+
+
+DUCKDB_DECISION = """
+SELECT s.client_id, s.user_id,
+       CASE WHEN s.deleted_at IS NOT NULL AND s.deleted_at < e.period_end THEN 'inactive'
+            ELSE COALESCE(s.history_status, s.current_status) END AS status_at_month_end
+  FROM read_parquet(?, hive_partitioning = true) s
+  JOIN ends e USING (client_id)
+ WHERE s.created_at < e.period_end
+   AND (s.logins_in_month > 0
+        OR ((s.deleted_at IS NULL OR s.deleted_at >= e.period_end)
+            AND COALESCE(s.history_status, s.current_status) = 'active'))
+"""
+
+
+def decision_references(url: str, month: str, data: Path) -> list[Measure]:
+    """The decision over the same snapshots: our rule (read + decide) against DuckDB's."""
+    import duckdb
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from include.dms_billing.config import load_config
+    from include.dms_billing.paths import client_month_paths
+    from include.dms_billing.rule import decide
+
+    engine, jobs = _jobs(url, month)
+    engine.dispose()
+    config = load_config()
+    started = time.perf_counter()
+    ours = 0
+    for job in jobs:
+        snapshot = pq.read_table(client_month_paths(month, job.client_code, data).snapshot).to_pandas()
+        ours += len(decide(snapshot, job.window(), config.status_map(job.client_code), job.client_code))
+    ours_seconds = time.perf_counter() - started
+
+    ends = pd.DataFrame({"client_id": [j.client_id for j in jobs],
+                         "period_end": [pd.Timestamp(j.window().end) for j in jobs]})
+    pattern = str(data / "snapshots" / f"billing_month={month}" / "client_code=*" / "user_facts.parquet")
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.register("ends", ends)
+    started = time.perf_counter()
+    theirs = len(con.execute(DUCKDB_DECISION, [pattern]).fetchall())
+    duck_seconds = time.perf_counter() - started
+    con.close()
+    if ours != theirs:
+        raise SystemExit(f"{month}: our rule bills {ours} users, DuckDB's {theirs}")
+    return [Measure("decision: our rule (read + decide)", ours_seconds, rows=ours),
+            Measure("decision: DuckDB over the same Parquet", duck_seconds, rows=theirs)]
+
+
+def dag_run(url: str, month: str, data: Path, config: Path, smtp_uri: str, log: Path) -> Measure:
+    """The whole month through ``airflow dags test`` (a fresh metadata DB and ledger)."""
+    home = data / "airflow"
+    env = _child_env(data, config, url, smtp_uri)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    })
+    airflow = [sys.executable, "-m", "airflow"]
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    conf = json.dumps({"billing_month": month, "deliver": True})
+    return measure_child("whole run: airflow dags test", [*airflow, "dags", "test", "dms_monthly_billing",
+                                                          "-c", conf], env, log)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def _fmt_rate(m: Measure) -> str:
+    return f"{m.rows / m.seconds:,.0f}" if m.rows and m.seconds else ""
+
+
+def table(measures: list[Measure], reference: Measure | None = None) -> str:
+    lines = ["| step | seconds | x floor | peak MB | rows | rows/s | note |", "|---|---:|---:|---:|---:|---:|---|"]
+    for m in measures:
+        ratio = f"{m.seconds / reference.seconds:.2f}" if reference else ""
+        peak = f"{m.peak_mb:,.0f}" if m.peak_mb else ""
+        rows = f"{m.rows:,}" if m.rows is not None else ""
+        lines.append(f"| {m.name} | {m.seconds:.1f} | {ratio} | {peak} | {rows} | {_fmt_rate(m)} | {m.note} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="make bench: a month close at scale, measured")
+    parser.add_argument("--db", default=os.environ.get("DMS_BENCH_DB", DEFAULT_DB))
+    parser.add_argument("--reload", action="store_true", help="load the database again even if it matches")
+    parser.add_argument("--months", default=",".join(MONTH_LOGINS), help="months to measure (comma-separated)")
+    parser.add_argument("--no-dag", action="store_true", help="skip the whole run through airflow dags test")
+    parser.add_argument("--out", type=Path, default=PROJECT / "docs" / "benchmarks.md")
+    parser.add_argument("--clients", type=int, default=Spec.clients, help="a smaller load, to try the bench")
+    parser.add_argument("--users-per-client", type=int, default=Spec.users_per_client)
+    parser.add_argument("--login-scale", type=float, default=1.0, help="multiplies every month's logins")
+    args = parser.parse_args()
+
+    from include.dms_billing.paths import data_root
+    from tools.outbox_smtp import Outbox
+
+    spec = Spec(args.clients, args.users_per_client,
+                {month: logins * args.login_scale for month, logins in MONTH_LOGINS.items()})
+    if args.reload or stored_spec(args.db) != spec.text():
+        print(f"Loading {args.db} with {spec.text()} ...", flush=True)
+        load(args.db, spec)
+    else:
+        print(f"Reusing {args.db} (already loaded with {spec.text()})", flush=True)
+    sizes = table_sizes(args.db)
+    root = data_root() / "bench"
+    root.mkdir(parents=True, exist_ok=True)
+    config = bench_config(args.db, root)
+    log = root / "bench.log"
+    results: dict[str, list[Measure]] = {}
+    with Outbox(None) as outbox:
+        for month in args.months.split(","):
+            data = root / month
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            measures = stage_measures(args.db, month, data, config, outbox.connection_uri(), log)
+            ours_floor = floor(args.db, month)
+            measures += [ours_floor, *decision_references(args.db, month, data)]
+            if month == BENCH_MONTH and not args.no_dag:
+                dag_data = root / f"{month}-dag"
+                shutil.rmtree(dag_data, ignore_errors=True)
+                print(f"  {month} whole run through the DAG ...", flush=True)
+                measures.append(dag_run(args.db, month, dag_data, config, outbox.connection_uri(), log))
+            results[month] = measures
+            print(table(measures, ours_floor), flush=True)
+    report = render_report(results, sizes, {m: month_logins(args.db, m) for m in results})
+    args.out.write_text(report, encoding="utf-8")
+    print(f"Written to {args.out}")
+
+
+def render_report(results: dict[str, list[Measure]], sizes: dict[str, int], logins: dict[str, int]) -> str:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# Benchmarks", "",
+        f"Measured by `make bench` on {now}: {machine()}; PostgreSQL on the same machine.", "",
+        "Database: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()) + ".", "",
+    ]
+    for month, measures in results.items():
+        floor_measure = next(m for m in measures if m.name.startswith("floor"))
+        parts += [f"## {month} ({logins[month]:,} logins in the month)", "", table(measures, floor_measure), ""]
+    return "\n".join(parts) + "\n"
+
+
+def _stage_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--month", required=True)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    rows = run_stage(args.stage, args.db, args.month)
+    print(rows, f"{time.perf_counter() - started:.3f}", flush=True)  # the parent reads our ru_maxrss
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_stage":
+        _stage_main(sys.argv[2:])
+    else:
+        main()
