@@ -41,6 +41,9 @@ from billing_sensors import WaitUntilSensor
 from include.dms_billing.alerts import BillingAlertNotifier
 
 SCHEDULE_TZ = "Asia/Dhaka"
+# A send killed half-way leaves its claim for 15 minutes (delivery.CLAIM_LEASE): the retries of
+# the tasks that send outlast it, so a killed send is retried after the claim has lapsed.
+SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
 
 
 def _only_if_chosen(route: str, task_id: str) -> None:
@@ -143,7 +146,7 @@ def dms_monthly_billing():
             """Day 1: send the list, or (manual and backfill runs) keep it unsent."""
             return "bill_client.send_list" if _delivering(params, dag_run) else "bill_client.archive_list"
 
-        @task
+        @task(**SEND_RETRIES)
         def send_list(job: dict, route: str, params=None, run_id=None) -> str | None:
             from include.dms_billing import task_calls
 
@@ -174,7 +177,7 @@ def dms_monthly_billing():
             """First working day: send the invoice, or (manual and backfill runs) keep it unsent."""
             return "bill_client.send_invoice" if _delivering(params, dag_run) else "bill_client.archive_invoice"
 
-        @task
+        @task(**SEND_RETRIES)
         def send_invoice(job: dict, route: str, params=None, run_id=None) -> str | None:
             from include.dms_billing import task_calls
 
@@ -201,7 +204,7 @@ def dms_monthly_billing():
         decided >> wait_invoice >> issue_invoice(job) >> invoice_choice
         invoice_choice >> [send_invoice(job, invoice_choice), archive_invoice(job, invoice_choice)]
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:
         """The month's invoices for finance: a CSV, emailed when delivering (once; updates if more)."""
         from include.dms_billing import task_calls

@@ -6,21 +6,30 @@ Each (client, month, kind) is delivered once. Before sending, a row is claimed i
 Message-ID. So re-runs and retries send what is missing and nothing twice. A resend
 (``resend: true``) is a new attempt, once per run that asks for it.
 
-The one gap no ledger can close: the server accepted the message but the ledger could not
-record it (crash, ledger down). The row stays ``sending``; the next try sends again with the
-same Message-ID, which mail systems use to recognise a duplicate. That is logged loudly.
+When the server accepted the message but the ledger cannot record it (the ledger is down for
+a moment), a receipt is written to a file under the data root (``receipts``) before the task
+fails; the next try finds the receipt, records the delivery as sent and sends nothing.
+
+The one gap that remains: the process dies between the server's acceptance and the ledger's
+record (or the receipt). The row stays ``sending``; once its claim is older than the lease the
+next try sends again with the same Message-ID, which mail systems use to recognise a
+duplicate. That is logged loudly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from include.dms_billing.atomic import write_text
 from include.dms_billing.ledger_schema import deliveries
 
 log = logging.getLogger(__name__)
@@ -96,6 +105,62 @@ def plan_attempt(
     return rows[-1].attempt + 1, RESEND if resend else UPDATE, None
 
 
+def receipt_path(receipts: Path, message_id: str) -> Path:
+    """Where the receipt of ``message_id`` is kept while the ledger cannot record it."""
+    return Path(receipts) / (re.sub(r"[^A-Za-z0-9@._-]+", "_", message_id.strip("<>")) + ".json")
+
+
+def _reconcile_receipt(conn: sa.Connection, row: sa.Row, receipts: Path | None) -> bool:
+    """A ``sending`` row whose message the server accepted (a receipt says so): record it as sent."""
+    path = receipt_path(receipts, row.message_id) if receipts is not None else None
+    if path is None or not path.exists():
+        return False
+    receipt = json.loads(path.read_text(encoding="utf-8"))
+    conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+        state=SENT, sent_at=datetime.fromisoformat(receipt["sent_at"]), detail=receipt["detail"]))
+    log.warning("%s was accepted by the mail server at %s but not recorded (ledger unavailable); recorded "
+                "now from its receipt, not sent again", row.message_id, receipt["sent_at"])
+    return True
+
+
+def _record_sent(engine: sa.Engine, message_id: str, detail: str | None, receipts: Path | None) -> None:
+    """Mark the delivery sent; if the ledger cannot, keep a receipt so the next try does not resend."""
+    sent_at = datetime.now(timezone.utc)
+    try:
+        with engine.begin() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.message_id == message_id)
+                         .values(state=SENT, sent_at=sent_at, detail=detail))
+    except sa.exc.DBAPIError:
+        if receipts is None:
+            raise
+        path = write_text(receipt_path(receipts, message_id), json.dumps(
+            {"message_id": message_id, "sent_at": sent_at.isoformat(), "detail": detail}))
+        log.error("%s was accepted by the mail server but the ledger could not record it; receipt kept in %s "
+                  "so that the next try records it instead of sending again", message_id, path)
+        raise
+
+
+def _claim(
+    conn: sa.Connection, key: DeliveryKey, plan: tuple[int, str, sa.Row | None], run_id: str, now: datetime,
+    recipients: Sequence[str], detail: str | None, domain: str,
+) -> tuple[int, str, str]:
+    """Claim the planned attempt for this run (state ``sending``); its attempt, reason and Message-ID."""
+    attempt, reason, unfinished = plan
+    message_id = key.message_id(attempt, domain)
+    claim = {"state": SENDING, "run_id": run_id, "claimed_at": now, "recipients": ", ".join(recipients),
+             "detail": detail}
+    if unfinished is None:
+        conn.execute(deliveries.insert().values(
+            client_code=key.client_code, billing_month=key.billing_month, kind=key.kind,
+            attempt=attempt, reason=reason, message_id=message_id, **claim))
+    else:
+        if unfinished.state == SENDING:
+            log.warning("%s was claimed by run %s and never recorded as sent: it may have reached the "
+                        "server; sending again with the same Message-ID", message_id, unfinished.run_id)
+        conn.execute(deliveries.update().where(deliveries.c.id == unfinished.id).values(**claim))
+    return attempt, reason, message_id
+
+
 def deliver_once(
     engine: sa.Engine,
     key: DeliveryKey,
@@ -107,27 +172,34 @@ def deliver_once(
     build: Callable[[str], EmailMessage],
     send: Callable[[EmailMessage], None],
     detail: str | None = None,
+    receipts: Path | None = None,
 ) -> DeliveryOutcome:
-    """Send the message ``build(message_id)`` unless it was delivered already; record it."""
+    """Send the message ``build(message_id)`` unless it was delivered already; record it.
+
+    ``receipts``: a folder for the receipts of messages the server accepted while the ledger
+    could not record them (see the module's documentation); None: no receipts.
+    """
     now = datetime.now(timezone.utc)
-    with engine.begin() as conn:
-        plan = plan_attempt(_rows(conn, key), run_id=run_id, resend=resend, detail=detail, now=now)
-        if plan is None:
-            log.info("%s %s %s already delivered; nothing sent", key.kind, key.client_code, key.billing_month)
-            return DeliveryOutcome(key, False, None, None, None)
-        attempt, reason, unfinished = plan
-        message_id = key.message_id(attempt, domain)
-        claim = {"state": SENDING, "run_id": run_id, "claimed_at": now, "recipients": ", ".join(recipients),
-                 "detail": detail}
-        if unfinished is None:
-            conn.execute(deliveries.insert().values(
-                client_code=key.client_code, billing_month=key.billing_month, kind=key.kind,
-                attempt=attempt, reason=reason, message_id=message_id, **claim))
-        else:
-            if unfinished.state == SENDING:
-                log.warning("%s was claimed by run %s and never recorded as sent: it may have reached the "
-                            "server; sending again with the same Message-ID", message_id, unfinished.run_id)
-            conn.execute(deliveries.update().where(deliveries.c.id == unfinished.id).values(**claim))
+    try:
+        with engine.begin() as conn:
+            rows = _rows(conn, key)
+            if rows and rows[-1].state == SENDING and _reconcile_receipt(conn, rows[-1], receipts):
+                recorded = rows[-1]
+            else:
+                recorded = None
+                plan = plan_attempt(rows, run_id=run_id, resend=resend, detail=detail, now=now)
+                if plan is None:
+                    log.info("%s %s %s already delivered; nothing sent", key.kind, key.client_code,
+                             key.billing_month)
+                    return DeliveryOutcome(key, False, None, None, None)
+                attempt, reason, message_id = _claim(conn, key, plan, run_id, now, recipients, detail, domain)
+    except sa.exc.IntegrityError as exc:  # two runs claimed the same attempt at the same moment
+        raise DeliveryInProgress(
+            f"{key.kind} {key.client_code} {key.billing_month} was claimed by another run at the same moment"
+        ) from exc
+    if recorded is not None:
+        receipt_path(receipts, recorded.message_id).unlink(missing_ok=True)
+        return DeliveryOutcome(key, False, recorded.attempt, recorded.reason, recorded.message_id)
     try:
         send(build(message_id))
     except Exception as exc:
@@ -135,9 +207,7 @@ def deliver_once(
             conn.execute(deliveries.update().where(deliveries.c.message_id == message_id)
                          .values(state=FAILED, detail=f"{type(exc).__name__}: {exc}"[:2000]))
         raise
-    with engine.begin() as conn:
-        conn.execute(deliveries.update().where(deliveries.c.message_id == message_id)
-                     .values(state=SENT, sent_at=datetime.now(timezone.utc), detail=detail))
+    _record_sent(engine, message_id, detail, receipts)
     return DeliveryOutcome(key, True, attempt, reason, message_id)
 
 

@@ -21,7 +21,7 @@ from include.dms_billing.config import BillingConfig
 from include.dms_billing.delivery import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
 from include.dms_billing.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 from include.dms_billing.ledger import IssuedInvoice, issue_invoice, month_invoices
-from include.dms_billing.paths import ClientMonthPaths, finance_summary_csv
+from include.dms_billing.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
 from include.dms_billing.run_plan import ClientJob
 from include.dms_billing.work_calendar import invoice_date
 
@@ -144,7 +144,8 @@ def _deliver(
     run_id: str, resend: bool, send: Sender, detail: str | None = None,
 ) -> DeliveryOutcome:
     return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=outgoing.recipients,
-                        domain=config.delivery.message_id_domain(), build=outgoing.build, send=send, detail=detail)
+                        domain=config.delivery.message_id_domain(), build=outgoing.build, send=send, detail=detail,
+                        receipts=delivery_receipts())
 
 
 def send_list_step(

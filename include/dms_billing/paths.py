@@ -64,3 +64,8 @@ def client_month_paths(billing_month: str, client_code: str, root: Path | None =
 
 def finance_summary_csv(billing_month: str, root: Path | None = None) -> Path:
     return (root or data_root()) / "finance" / f"billing_month={billing_month}" / "finance_summary.csv"
+
+
+def delivery_receipts(root: Path | None = None) -> Path:
+    """Receipts of emails the mail server accepted while the ledger could not record them."""
+    return (root or data_root()) / "deliveries" / "receipts"
