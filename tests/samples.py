@@ -61,6 +61,10 @@ def make_billed() -> pd.DataFrame:
             "last_login_at": logins.tz_convert("Asia/Dhaka"),
             "logins_in_month": [14, 1, 0, 3],
             "status_source": ["history", "history", "current", "history"],
+            "status_set_at": pd.to_datetime(
+                ["2023-04-02 04:00:00", "2023-05-10 08:00:00", None, "2023-03-01 00:00:00"], utc=True
+            ).tz_convert("Asia/Dhaka"),
+            "change_since_last_month": ["unchanged", "new", "unchanged", "new"],
         },
         columns=BILLABLE_COLUMNS,
     )

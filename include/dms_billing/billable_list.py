@@ -1,7 +1,9 @@
 """The billable list on disk: Parquet for machines, CSV for people, and a summary of counts.
 
-The CSV has exactly the contract's columns (section 6); ``last_login_at`` is the client's local
-time in ISO 8601 with its offset, empty if the user never logged in.
+The CSV has the contract's columns (section 6) first and in order, then the evidence columns
+(``columns.EVIDENCE_COLUMNS``); times are the client's local time in ISO 8601 with the offset,
+empty when unknown (never logged in; status taken from users.status without history).
+Beside the list, ``changes.json`` says what changed since the previous month's list.
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.dms_billing.atomic import atomic_path, write_text
-from include.dms_billing.columns import BILLABLE_REASONS, LIST_COLUMNS
+from include.dms_billing.columns import ATTACHMENT_COLUMNS, BILLABLE_REASONS
 from include.dms_billing.paths import ClientMonthPaths
 from include.dms_billing.spreadsheets import neutralise
+
+if TYPE_CHECKING:
+    from include.dms_billing.list_changes import ListChanges
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class ListSummary:
 
 
 TEXT_COLUMNS = ("username", "full_name", "role")  # free text typed into the DMS
+TIME_COLUMNS = ("last_login_at", "status_set_at")  # local aware times, ISO 8601 in the files
 
 
 def to_csv_text(billed: pd.DataFrame) -> str:
@@ -50,10 +57,11 @@ def to_csv_text(billed: pd.DataFrame) -> str:
 
     Free-text cells that a spreadsheet would run as a formula are neutralised.
     """
-    frame = billed[LIST_COLUMNS].copy()
+    frame = billed[ATTACHMENT_COLUMNS].copy()
     for column in TEXT_COLUMNS:
         frame[column] = frame[column].map(lambda v: v if pd.isna(v) else neutralise(str(v)))
-    frame["last_login_at"] = frame["last_login_at"].map(lambda t: "" if pd.isna(t) else t.isoformat())
+    for column in TIME_COLUMNS:
+        frame[column] = frame[column].map(lambda t: "" if pd.isna(t) else t.isoformat())
     return frame.to_csv(index=False, lineterminator="\n")
 
 
@@ -73,12 +81,15 @@ def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPa
 
 
 def write_billable_list(
-    billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path
+    billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path,
+    changes: ListChanges | None = None,
 ) -> ListSummary:
-    """Write Parquet, CSV and summary, each atomically; the summary last, as the 'done' mark."""
+    """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark."""
     with atomic_path(paths.billable_parquet) as tmp:
         pq.write_table(pa.Table.from_pandas(billed, preserve_index=False), tmp)
     write_text(paths.billable_csv, to_csv_text(billed))
+    if changes is not None:
+        write_text(paths.changes, changes.to_json())
     summary = summarise(billed, users_in_snapshot, paths, report)
     write_text(paths.summary, summary.to_json())
     return summary

@@ -39,7 +39,7 @@ def month_closes_at(job: ClientJob) -> str:
 
 def _remove_list(paths: ClientMonthPaths) -> None:
     """Drop a previous run's list so that a client whose data now fails has no list at all."""
-    for path in (paths.summary, paths.billable_csv, paths.billable_parquet):
+    for path in (paths.summary, paths.billable_csv, paths.billable_parquet, paths.changes):
         path.unlink(missing_ok=True)
 
 
@@ -69,7 +69,12 @@ def validate_step(
 
 
 def decide_step(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path) -> ListSummary:
-    """Apply the billing rule to the validated snapshot and write the client's list."""
+    """Apply the billing rule to the validated snapshot and write the client's list, marked
+    with what changed since the previous month's list."""
+    from include.dms_billing.list_changes import compare_with_previous, read_previous_list
+
     snapshot = pq.read_table(paths.snapshot).to_pandas()
-    billed = decide(snapshot, job.window(), config.status_map(job.client_code), job.client_code)
-    return write_billable_list(billed, len(snapshot), paths, report)
+    status_map = config.status_map(job.client_code)
+    billed = decide(snapshot, job.window(), status_map, job.client_code)
+    billed, changes = compare_with_previous(billed, snapshot, job.window(), status_map, read_previous_list(paths))
+    return write_billable_list(billed, len(snapshot), paths, report, changes)

@@ -50,8 +50,16 @@ LIST_COLUMNS: list[str] = [
 # taken from users.status (no history before the month's end) be marked and counted.
 STATUS_SOURCES = ("deleted", "history", "current")
 
-# The billable list as stored in Parquet: the list columns, who and when, and the status source.
-BILLABLE_COLUMNS: list[str] = ["client_code", "billing_month", *LIST_COLUMNS, "status_source"]
+# Evidence appended after the contract's columns in the CSV and XLSX (docs/decisions.md): where the
+# status at month end came from, when it was set (local ISO time: the status change or the deletion;
+# empty when taken from users.status without history), and the change since last month's list
+# (``new`` / ``unchanged``; empty when there is no previous list to compare with).
+CHANGE_NEW, CHANGE_UNCHANGED = "new", "unchanged"
+EVIDENCE_COLUMNS: list[str] = ["status_source", "status_set_at", "change_since_last_month"]
+ATTACHMENT_COLUMNS: list[str] = [*LIST_COLUMNS, *EVIDENCE_COLUMNS]
+
+# The billable list as stored in Parquet: who and when, then the attachment's columns.
+BILLABLE_COLUMNS: list[str] = ["client_code", "billing_month", *ATTACHMENT_COLUMNS]
 
 REASON_ACTIVE = "active"
 REASON_RECENT_LOGIN = "inactive_recent_login"

@@ -120,14 +120,18 @@ class Outgoing:
 
 
 def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
+    from include.dms_billing.list_changes import read_changes
     from include.dms_billing.messages import list_email
 
     summary = read_summary(paths)
     billed = pd.read_parquet(paths.billable_parquet)
-    billed["last_login_at"] = billed["last_login_at"].dt.tz_convert(job.timezone)
+    for column in ("last_login_at", "status_set_at"):
+        billed[column] = billed[column].dt.tz_convert(job.timezone)
+    changes = read_changes(paths.changes)
     to, cc = (job.correspondence_email,), _client_cc(job, config)
     return Outgoing((*to, *cc), lambda message_id: list_email(
-        _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed
+        _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed,
+        changes,
     ))
 
 

@@ -23,8 +23,9 @@ import pandas as pd
 
 from include.dms_billing.billable_list import ListSummary, to_csv_text
 from include.dms_billing.billing_month import TRANSITION_LOGINS_FROM, TRANSITION_MONTH, BillingMonth
-from include.dms_billing.columns import LIST_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
+from include.dms_billing.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.invoice import Invoice, month_name
+from include.dms_billing.list_changes import ListChanges
 from include.dms_billing.money import format_money
 from include.dms_billing.render import list_date, long_date, render_template
 from include.dms_billing.spreadsheets import finance_csv_bytes, list_xlsx_bytes
@@ -144,8 +145,15 @@ def column_meanings(timezone: str | None, logins_from: str | None) -> list[tuple
         "last_login_at": f"the latest login up to the end of the month, in {local}, written as ISO 8601 "
         "with the offset from UTC (e.g. 2023-05-31T17:45:00+06:00); empty if the user never logged in",
         "logins_in_month": f"how many times the user logged in {window}",
+        "status_source": "where the status at month end comes from: history (the latest status change before "
+        "the end of the month), deleted (the user was deleted before the end of the month) or current "
+        "(no status change recorded: the user's current status)",
+        "status_set_at": f"when that status was set, in {local}: the status change or the deletion; empty "
+        "when the status is the current one (no status change recorded)",
+        "change_since_last_month": "new (not on last month's list) or unchanged (on it too); empty when "
+        "there is no list for last month to compare with",
     }
-    return [(column, meanings[column]) for column in LIST_COLUMNS]
+    return [(column, meanings[column]) for column in ATTACHMENT_COLUMNS]
 
 
 def _check_list(summary: ListSummary, client_code: str, billing_month: str, billed: pd.DataFrame) -> None:
@@ -161,6 +169,9 @@ def _check_list(summary: ListSummary, client_code: str, billing_month: str, bill
         )
 
 
+CHANGES_SHOWN = 25  # users listed per kind of change in the body; all of them are in the XLSX
+
+
 def list_email(
     envelope: Envelope,
     client_name: str,
@@ -168,10 +179,14 @@ def list_email(
     billing_month: str,
     summary: ListSummary,
     billed: pd.DataFrame,
+    changes: ListChanges | None = None,
 ) -> EmailMessage:
-    """Day 1: the month's billable users, counts by reason, how to read the list, the
-    objection rule; the list attached as CSV and XLSX."""
+    """Day 1: the month's billable users, counts by reason, what changed since last month, how
+    to read the list, the objection rule; the list attached as CSV and XLSX."""
     _check_list(summary, client_code, billing_month, billed)
+    if changes is not None and (changes.billing_month, changes.current_count) != (billing_month, len(billed)):
+        raise ValueError(f"the changes are for {changes.current_count} users of {changes.billing_month}, "
+                         f"not the {len(billed)} of {billing_month}")
     month = BillingMonth.parse(billing_month)
     logins_from = long_date(TRANSITION_LOGINS_FROM) if month == TRANSITION_MONTH else None
     stem = f"billable_users_{client_code}_{billing_month}"
@@ -187,6 +202,9 @@ def list_email(
         "columns": column_meanings(_list_timezone(billed), logins_from),
         "csv_name": f"{stem}.csv",
         "xlsx_name": f"{stem}.xlsx",
+        "changes": changes,
+        "previous_month": month_name(str(month.previous())),
+        "changes_shown": CHANGES_SHOWN,
     }
     subject = (
         f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "
@@ -202,7 +220,7 @@ def list_email(
         billing_month,
     )
     _attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    _attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}"), XLSX_TYPE, f"{stem}.xlsx")
+    _attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
     return msg
 
 

@@ -49,6 +49,11 @@ class ClientMonthPaths:
     def summary(self) -> Path:
         return self._partition("billable") / "summary.json"
 
+    @property
+    def changes(self) -> Path:
+        """What changed since the previous month's list (``list_changes.ListChanges`` as JSON)."""
+        return self._partition("billable") / "changes.json"
+
     def invoice_file(self, invoice_number: str, suffix: str) -> Path:
         """The invoice's rendering on disk (``.pdf`` or ``.html``); the ledger holds the same."""
         return self._partition("invoices") / f"invoice_{invoice_number}{suffix}"

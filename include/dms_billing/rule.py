@@ -23,7 +23,7 @@ class UnmappedStatusError(ValueError):
 
 
 def status_at_month_end(snapshot: pd.DataFrame, window: BillingWindow, status_map: StatusMap) -> pd.DataFrame:
-    """Per user: ``status_at_month_end`` (active/inactive) and ``status_source``.
+    """Per user: ``status_at_month_end`` (active/inactive), ``status_source`` and ``status_set_at``.
 
     Deleted before the end: inactive. Else the latest status change before the end. Else (no
     history before the end) the current ``users.status``, marked ``current``.
@@ -38,7 +38,11 @@ def status_at_month_end(snapshot: pd.DataFrame, window: BillingWindow, status_ma
         raise UnmappedStatusError(f"status values not mapped to active/inactive in the configuration: {values}")
     source = pd.Series("current", index=snapshot.index).where(~has_history, "history").where(~deleted, "deleted")
     status = mapped.where(~deleted, "inactive")
-    return pd.DataFrame({"status_at_month_end": status, "status_source": source}, index=snapshot.index)
+    # When that status was set (UTC): the deletion, else the status change; unknown for ``current``.
+    set_at = snapshot["history_changed_at"].where(has_history).where(~deleted, snapshot["deleted_at"])
+    return pd.DataFrame(
+        {"status_at_month_end": status, "status_source": source, "status_set_at": set_at}, index=snapshot.index
+    )
 
 
 def decide(
@@ -51,7 +55,7 @@ def decide(
 
     Billable = active at month end (reason ``active``) or, if not, at least one login in the
     window (reason ``inactive_recent_login``). Users created at or after the end never count.
-    ``last_login_at`` is given in the client's local time.
+    ``last_login_at`` and ``status_set_at`` are given in the client's local time.
     """
     existing = snapshot[snapshot["created_at"] < window.end]
     status = status_at_month_end(existing, window, status_map)
@@ -72,6 +76,8 @@ def decide(
             "last_login_at": chosen["last_login_at"].dt.tz_convert(window.timezone),
             "logins_in_month": chosen["logins_in_month"],
             "status_source": status.loc[billable, "status_source"],
+            "status_set_at": status.loc[billable, "status_set_at"].dt.tz_convert(window.timezone),
+            "change_since_last_month": "",  # filled in by list_changes when a previous list exists
         },
         columns=BILLABLE_COLUMNS,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import Workbook
@@ -18,8 +19,11 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from include.dms_billing.columns import FINANCE_COLUMNS, LIST_COLUMNS
+from include.dms_billing.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS
 from include.dms_billing.invoice import Invoice
+
+if TYPE_CHECKING:
+    from include.dms_billing.list_changes import ListChanges
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -41,23 +45,54 @@ def _list_cell(column: str, value: object) -> object:
         return None
     if column in NUMBER_COLUMNS:
         return int(value)
-    if column == "last_login_at":
+    if column in ("last_login_at", "status_set_at"):
         return value.isoformat()
     return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
-def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str) -> bytes:
-    """The billable list as a one-sheet workbook: bold frozen header, one row per user."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = sheet_title[:31]  # Excel's limit on sheet names
-    sheet.append(LIST_COLUMNS)
+CHANGES_SHEET = "Changes"
+CHANGES_COLUMNS = ["change", "user_id", "username", "full_name", "why", "billable_reason_last_month"]
+
+
+def _header(sheet: Worksheet, columns: Sequence[str]) -> None:
+    sheet.append(list(columns))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
-    for row in billed[LIST_COLUMNS].itertuples(index=False):
-        sheet.append([_list_cell(column, value) for column, value in zip(LIST_COLUMNS, row)])
+
+
+def list_sheet(sheet: Worksheet, billed: pd.DataFrame, columns: Sequence[str] = ATTACHMENT_COLUMNS) -> None:
+    """One row per user under a bold frozen header; the contract's columns first."""
+    _header(sheet, columns)
+    for row in billed[list(columns)].itertuples(index=False):
+        sheet.append([_list_cell(column, value) for column, value in zip(columns, row)])
     _fit_columns(sheet)
+
+
+def changes_sheet(sheet: Worksheet, changes: ListChanges) -> None:
+    """Users newly billable and no longer billable since last month, each with the reason."""
+    _header(sheet, CHANGES_COLUMNS)
+    if not changes.compared:
+        sheet.append([changes.headline()])
+    for label, users in (("newly billable", changes.newly_billable), ("no longer billable", changes.no_longer_billable)):
+        for user in users:
+            values = [label, user.user_id, user.username, user.full_name, user.why, user.previous_reason]
+            sheet.append([_list_cell(column, value) for column, value in zip(CHANGES_COLUMNS, values)])
+    _fit_columns(sheet)
+
+
+def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str, changes: ListChanges | None = None) -> bytes:
+    """The billable list as a workbook: the list's sheet, then (when known) the "Changes" sheet."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = sheet_title[:31]  # Excel's limit on sheet names
+    list_sheet(sheet, billed)
+    if changes is not None:
+        changes_sheet(workbook.create_sheet(CHANGES_SHEET), changes)
+    return workbook_bytes(workbook)
+
+
+def workbook_bytes(workbook: Workbook) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -66,7 +101,7 @@ def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str) -> bytes:
 def _fit_columns(sheet: Worksheet) -> None:
     """Widths from the longest value of each column, bounded so one long name cannot win."""
     for index, cells in enumerate(sheet.iter_cols(values_only=True), start=1):
-        longest = max(len(str(value)) for value in cells if value is not None)
+        longest = max((len(str(value)) for value in cells if value is not None), default=0)
         sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, MIN_WIDTH), MAX_WIDTH)
 
 

@@ -19,7 +19,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.columns import BILLABLE_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
+from include.dms_billing.columns import ATTACHMENT_COLUMNS, BILLABLE_COLUMNS, FINANCE_COLUMNS
 from include.dms_billing.delivery import delivery_log
 from include.dms_billing.ledger import month_invoices
 from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
@@ -65,7 +65,7 @@ def test_a_backfill_bills_three_months_without_sending(airflow_db, source: Sourc
         paths = client_month_paths(str(MAY), code, data_root)
         parquet = pd.read_parquet(paths.billable_parquet)
         rows = pd.read_csv(paths.billable_csv, dtype=str, keep_default_na=False)
-        assert list(parquet.columns) == BILLABLE_COLUMNS and list(rows.columns) == LIST_COLUMNS
+        assert list(parquet.columns) == BILLABLE_COLUMNS and list(rows.columns) == ATTACHMENT_COLUMNS
         assert dict(zip(parquet["user_id"], parquet["billable_reason"])) == _expected(source, client_id)
         offset = "+06:00" if code == "DHAKA1" else "+05:30"
         stamps = [s for s in rows["last_login_at"] if s]
@@ -114,7 +114,7 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
         assert {int(r["user_id"]): r["billable_reason"] for r in rows} == expected
         sheet = openpyxl.load_workbook(io.BytesIO(files[f"billable_users_{code}_2023-05.xlsx"])).active
         values = list(sheet.values)
-        assert list(values[0]) == LIST_COLUMNS
+        assert list(values[0]) == ATTACHMENT_COLUMNS
         assert {row[0]: row[5] for row in values[1:]} == expected
 
         invoice = invoices[code]

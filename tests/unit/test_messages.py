@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from include.dms_billing.billable_list import ListSummary, to_csv_text
-from include.dms_billing.columns import LIST_COLUMNS
+from include.dms_billing.columns import ATTACHMENT_COLUMNS
 from include.dms_billing.messages import (
     Envelope,
     alert_email,
@@ -98,7 +98,7 @@ def test_list_email_parts_and_attachments() -> None:
     assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", to_csv_text(billed).encode("utf-8"))
     xlsx_type, xlsx = files["billable_users_MEGHNA_2023-05.xlsx"]
     rows = list(openpyxl.load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True))
-    assert xlsx_type == XLSX and list(rows[0]) == LIST_COLUMNS and len(rows) == 1 + len(billed)
+    assert xlsx_type == XLSX and list(rows[0]) == ATTACHMENT_COLUMNS and len(rows) == 1 + len(billed)
     assert rows[1][2] == "রহিম উদ্দিন" and rows[4][2] == "'" + FORMULA_NAME
 
 
@@ -107,7 +107,7 @@ def test_list_email_body_counts_columns_and_objection_rule() -> None:
     for body in (text, html):
         assert "May 2023" in body and "MEGHNA" in body
         assert "Active at the end of the month" in body and "Inactive, but logged in during the month" in body
-        assert all(column in body for column in LIST_COLUMNS)
+        assert all(column in body for column in ATTACHMENT_COLUMNS)
         assert "Asia/Dhaka" in body and "ISO 8601" in body
         assert "the bill is final" in body and "credited on your next invoice" in body
     assert "Total billable users:                                 4" in text
@@ -232,3 +232,54 @@ def test_alert_email_without_client_or_month() -> None:
     assert msg["Subject"] == "[billing alert] dms_monthly_billing failed: plan"
     assert msg["X-Sokrio-Billing"] == "alert"
     assert "Validation report" not in bodies(msg)[0]
+
+
+def _changes(compared: bool):
+    from include.dms_billing.list_changes import ChangedUser, ListChanges
+
+    if not compared:
+        return ListChanges("2023-05", "2023-04", None, 4)
+    return ListChanges(
+        "2023-05", "2023-04", 5, 4,
+        newly_billable=[ChangedUser(102, "-karim", "Karim Ahmed", "inactive_recent_login")],
+        no_longer_billable=[ChangedUser(90, "gone", "<b>Gone</b>", "inactive since 2023-05-03T10:00:00+06:00; "
+                                        "no login in the month", "active"),
+                            ChangedUser(91, "left", "Left", "no longer in Sokrio DMS", "active")],
+    )
+
+
+def test_list_email_says_what_changed_since_last_month_in_body_and_changes_sheet() -> None:
+    billed = make_billed()
+    msg = parse(list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-05", summary_of(billed), billed,
+                           _changes(True)))
+    text, html = bodies(msg)
+    assert "Changes since April 2023:" in text
+    assert "Billable users in April 2023:                         5" in text
+    assert "Billable users in May 2023:                           4 (-1)" in text
+    assert "102, -karim, Karim Ahmed: inactive_recent_login" in text
+    assert "90, gone, <b>Gone</b>: inactive since 2023-05-03T10:00:00+06:00; no login in the month" in text
+    assert "&lt;b&gt;Gone&lt;/b&gt;" in html and "<b>Gone</b>" not in html
+    workbook = openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))
+    assert workbook.sheetnames == ["MEGHNA 2023-05", "Changes"]
+    rows = list(workbook["Changes"].iter_rows(values_only=True))
+    assert rows[0] == ("change", "user_id", "username", "full_name", "why", "billable_reason_last_month")
+    assert [(r[0], r[1], r[2]) for r in rows[1:]] == [
+        ("newly billable", 102, "'-karim"), ("no longer billable", 90, "gone"), ("no longer billable", 91, "left")]
+    assert rows[2][5] == "active"
+
+
+def test_list_email_without_last_months_list_says_so() -> None:
+    billed = make_billed()
+    msg = parse(list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-05", summary_of(billed), billed,
+                           _changes(False)))
+    text, html = bodies(msg)
+    assert "There is no list for April 2023 to compare with." in text and "no list for April 2023" in html
+    rows = list(openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))[
+        "Changes"].iter_rows(values_only=True))
+    assert rows[1][0] == "no list for 2023-04 to compare with"
+
+
+def test_changes_for_another_list_are_refused() -> None:
+    billed = make_billed().iloc[:3]
+    with pytest.raises(ValueError, match="changes are for 4 users"):
+        list_email(ENVELOPE, "M", "MEGHNA", "2023-05", summary_of(billed), billed, _changes(False))

@@ -15,7 +15,7 @@ import openpyxl
 import pypdf
 import pytest
 
-from include.dms_billing.columns import FINANCE_COLUMNS, LIST_COLUMNS
+from include.dms_billing.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
 from include.dms_billing.invoice import ADJUSTMENT, InvoiceLine
 from include.dms_billing.render import environment, render_invoice_html, render_invoice_pdf
 from include.dms_billing.spreadsheets import finance_csv_bytes, list_xlsx_bytes, neutralise
@@ -97,10 +97,12 @@ def _sheet_rows(data: bytes) -> tuple[openpyxl.worksheet.worksheet.Worksheet, li
 def test_list_xlsx_has_the_contract_columns_and_one_row_per_user() -> None:
     sheet, rows = _sheet_rows(list_xlsx_bytes(make_billed(), "MEGHNA 2023-05"))
     assert sheet.title == "MEGHNA 2023-05"
-    assert list(rows[0]) == LIST_COLUMNS
+    assert list(rows[0]) == ATTACHMENT_COLUMNS and list(rows[0][:8]) == LIST_COLUMNS  # the contract's first
     assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
-    assert rows[1] == (101, "rahim", "রহিম উদ্দিন", "SR", "active", "active", "2023-05-31T17:45:00+06:00", 14)
+    assert rows[1] == (101, "rahim", "রহিম উদ্দিন", "SR", "active", "active", "2023-05-31T17:45:00+06:00", 14,
+                       "history", "2023-04-02T10:00:00+06:00", "unchanged")
     assert rows[3][2] == "Happy 😀 Seller" and rows[3][6] is None  # never logged in: empty cell
+    assert rows[3][8:] == ("current", None, "unchanged")  # status from users.status: no time known
     assert [type(row[0]) for row in rows[1:]] == [int] * 4 and [row[7] for row in rows[1:]] == [14, 1, 0, 3]
     assert all(8 <= sheet.column_dimensions[c].width <= 60 for c in "ABCDEFGH")
 
@@ -119,7 +121,7 @@ def test_list_xlsx_drops_control_characters_xml_cannot_hold() -> None:
 
 def test_empty_list_xlsx_has_the_header_only() -> None:
     _, rows = _sheet_rows(list_xlsx_bytes(make_billed().iloc[0:0], "list"))
-    assert rows == [tuple(LIST_COLUMNS)]
+    assert rows == [tuple(ATTACHMENT_COLUMNS)]
 
 
 def test_finance_csv_one_row_per_invoice() -> None:

@@ -75,3 +75,19 @@ def test_last_login_is_given_in_the_clients_local_time() -> None:
     window = billing_window(BillingMonth(2023, 5), "Asia/Kolkata")
     billed = decide(snapshot({"last_login_at": window.start}), window, StatusMap(), "ACME")
     assert billed.loc[0, "last_login_at"].isoformat() == "2023-05-01T00:00:00+05:30"
+
+
+def test_status_set_at_is_the_deletion_the_change_or_unknown_in_local_time() -> None:
+    deleted, changed = WINDOW.end - timedelta(seconds=1), WINDOW.start + timedelta(days=3)
+    billed = decide(
+        snapshot(
+            {"history_status": "active", "history_changed_at": changed - timedelta(days=1), "deleted_at": deleted,
+             "logins_in_month": 1},
+            {"history_status": "active", "history_changed_at": changed},
+            {"current_status": "active"},
+        ),
+        WINDOW, StatusMap(), "ACME",
+    )
+    stamps = [None if pd.isna(t) else t.isoformat() for t in billed["status_set_at"]]
+    assert stamps == ["2023-05-31T23:59:59+06:00", "2023-05-04T00:00:00+06:00", None]
+    assert set(billed["change_since_last_month"]) == {""}  # the rule alone cannot know last month
