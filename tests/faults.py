@@ -160,9 +160,11 @@ def faulty_outbox(folder: Path | None = None, **faults) -> tuple[Outbox, FaultyS
     return outbox, outbox.handler
 
 
-RUNNER = (
-    "import json, sys\n"
+RUNNER = (  # tests.conftest sets up an Airflow home of its own on import: keep the one given
+    "import json, os, sys\n"
+    "given = {k: v for k, v in os.environ.items() if k.startswith('AIRFLOW')}\n"
     "from tests.integration.conftest import run_dag\n"
+    "os.environ.update(given)\n"
     "run = run_dag(json.loads(sys.argv[1]))\n"
     "print('RUN_STATE', run.state, flush=True)\n"
 )

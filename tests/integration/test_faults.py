@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -20,15 +21,16 @@ from pathlib import Path
 
 import openpyxl
 import pyarrow.parquet as pq
+import pypdf
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from include.dms_billing import client_steps, delivery_steps
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import BillingConfig, parse_config
 from include.dms_billing.delivery import CLAIM_LEASE, SENDING, SENT, delivery_log
 from include.dms_billing.extract import extract_user_facts, fetch_clients
+from include.dms_billing.ledger import month_invoices
 from include.dms_billing.ledger_db import ledger_engine as make_ledger
 from include.dms_billing.ledger_db import migrate
 from include.dms_billing.ledger_schema import deliveries
@@ -36,7 +38,7 @@ from include.dms_billing.paths import client_month_paths, delivery_receipts
 from include.dms_billing.run_plan import ClientJob, plan_clients
 from include.dms_billing.smtp import send_message
 from tests.conftest import PROJECT
-from tests.faults import TcpProxy, faulty_outbox
+from tests.faults import TcpProxy, faulty_outbox, kill_run, start_run
 from tests.scenarios import Source, section2_cases
 from tests.servers import POSTGRES_URL, scratch_database
 
@@ -59,12 +61,6 @@ def _source(extra_users: int = 0) -> Source:
 
 def _config() -> BillingConfig:
     return parse_config({"clients": {code: PLAN for code, _ in CODES.values()}})
-
-
-def _write_config(folder: Path) -> Path:
-    path = folder / "billing.yaml"
-    path.write_text(yaml.safe_dump({"clients": {code: PLAN for code, _ in CODES.values()}}), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -111,23 +107,45 @@ def _key(message) -> tuple[str, str]:
     return message["X-Sokrio-Billing"].split(";")[0], tags.get("client", "*")
 
 
+NUMBER = re.compile(r"SKR-\d{6}")
+
+
 def _content(message) -> dict:
-    """What a recipient gets, without what legitimately differs per sending (Date; XLSX zip times)."""
+    """What a recipient gets, without what legitimately differs per sending: the Date, the XLSX
+    zip's timestamps, and invoice numbers, given in the order invoices are issued (which
+    client's task issues first is up to the scheduler)."""
+    def same(text: str) -> str:
+        return NUMBER.sub("SKR-N", text)
+
     files = {}
     for part in message.iter_attachments():
-        data = part.get_payload(decode=True)
-        if part.get_filename().endswith(".xlsx"):
+        data, name = part.get_payload(decode=True), same(part.get_filename())
+        if name.endswith(".xlsx"):
             data = list(openpyxl.load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
-        files[part.get_filename()] = data
-    return {"subject": message["Subject"], "to": message["To"], "cc": message["Cc"],
-            "message_id": message["Message-ID"], "text": message.get_body(("plain",)).get_content(),
-            "html": message.get_body(("html",)).get_content(), "files": files}
+        elif name.endswith(".pdf"):
+            data = same("".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages))
+        elif name.startswith("finance"):
+            data = sorted(same(data.decode("utf-8")).splitlines())
+        files[name] = data
+    text, html = (same(message.get_body((kind,)).get_content()) for kind in ("plain", "html"))
+    if _key(message)[0] == "finance":  # a table in number order
+        text, html = sorted(text.splitlines()), sorted(html.splitlines())
+    return {"subject": same(message["Subject"]), "to": message["To"], "cc": message["Cc"],
+            "message_id": message["Message-ID"], "text": text, "html": html, "files": files}
 
 
 def _by_key(messages) -> dict[tuple[str, str], dict]:
     counts = Counter(_key(m) for m in messages)
     assert all(n == 1 for n in counts.values()), f"sent more than once: {counts}"
     return {_key(m): _content(m) for m in messages}
+
+
+def _assert_same(actual: dict, expected: dict) -> None:
+    """Every email as the undisturbed run sent it, field by field (so a failure names the field)."""
+    assert sorted(actual) == sorted(expected)
+    for key, fields in expected.items():
+        for field, value in fields.items():
+            assert actual[key][field] == value, (key, field)
 
 
 def _undisturbed(tmp_path: Path, jobs: list[ClientJob], config: BillingConfig) -> dict[tuple[str, str], dict]:
@@ -164,7 +182,7 @@ def test_mail_server_fails_mid_batch_then_the_retry_sends_the_rest_once(
         assert _deliver_batch(ledger_engine, jobs, config, "run-2") == []  # and a later run sends nothing
 
     assert len(outbox.messages) == 7 == len(expected)
-    assert _by_key(outbox.messages) == expected
+    _assert_same(_by_key(outbox.messages), expected)
     assert {r["state"] for r in delivery_log(ledger_engine, str(MAY))} == {SENT}
 
 
@@ -388,3 +406,98 @@ def test_a_crash_after_the_server_accepted_resends_with_the_same_message_id_afte
     assert [m["Message-ID"] for m in outbox.messages] == [first.message_id] * 2
     assert "may have reached the server; sending again with the same Message-ID" in caplog.text
     assert [r["state"] for r in delivery_log(ledger_engine, str(MAY))] == [SENT]
+
+
+# --- Whole runs: killed half-way, and two at once ---------------------------------------------
+
+WHOLE_RUN = {"billing_month": str(MAY), "clients": ["DHAKA1", "KOLKATA1"], "deliver": True}
+
+
+def _delivered(messages) -> dict[tuple[str, str], dict]:
+    """Lists, invoices and the finance summary by kind and client, each exactly once (alerts aside)."""
+    return _by_key([m for m in messages if _key(m)[0] != "alert"])
+
+
+def _reference_run(tmp_path: Path) -> dict[tuple[str, str], dict]:
+    """The same run, undisturbed, in its own data root and ledger."""
+    from tests.integration.conftest import run_dag
+    from tools.outbox_smtp import Outbox
+
+    with Outbox() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DMS_BILLING_DATA", str(tmp_path / "reference"))
+        patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", server.connection_uri())
+        run = run_dag(WHOLE_RUN)
+        assert run.state == "success"
+        return _delivered(server.messages)
+
+
+def _default_ledger() -> sa.Engine:
+    from include.dms_billing.ledger_db import default_ledger_url
+
+    return make_ledger(default_ledger_url())
+
+
+@pytest.mark.airflow
+def test_a_run_killed_half_way_then_run_again_sends_everything_once(
+    airflow_db, source: Source, data_root: Path, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import run_dag
+
+    expected = _reference_run(tmp_path)
+    outbox, handler = faulty_outbox(accept=2, fault="stall")  # the third email hangs: the run is killed there
+    with outbox, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", outbox.connection_uri())
+        process = start_run(WHOLE_RUN, {}, tmp_path / "killed-run.log")
+        deadline = time.monotonic() + 300
+        while not handler.stalled.wait(0.1):
+            assert process.poll() is None, (tmp_path / "killed-run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline
+        kill_run(process)
+        handler.release.set()
+        ledger = _default_ledger()
+        assert Counter(r["state"] for r in delivery_log(ledger, str(MAY))) == {SENT: 2, SENDING: 1}
+        assert len(outbox.messages) == 2
+
+        handler.accept = None
+        at_once = run_dag(WHOLE_RUN)  # within the lease the dead run's claim is not sent over
+        assert at_once.state == "failed"
+        _age_claims(ledger)  # the retries come after the lease
+        final = run_dag(WHOLE_RUN)
+        assert final.state == "success"
+
+    _assert_same(_delivered(outbox.messages), expected)
+    assert {r["state"] for r in delivery_log(ledger, str(MAY))} == {SENT}
+    assert [i.invoice_number for i in month_invoices(ledger, str(MAY))] == ["SKR-000001", "SKR-000002"]
+    for code in ("DHAKA1", "KOLKATA1"):
+        mine, theirs = (client_month_paths(str(MAY), code, root) for root in (data_root, tmp_path / "reference"))
+        assert mine.billable_csv.read_bytes() == theirs.billable_csv.read_bytes()
+        assert pq.read_table(mine.billable_parquet).equals(pq.read_table(theirs.billable_parquet))
+
+
+@pytest.mark.airflow
+def test_two_runs_of_the_same_month_at_once_issue_and_send_once(
+    airflow_db: Path, source: Source, data_root: Path, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import run_dag
+    from tools.outbox_smtp import Outbox
+
+    expected = _reference_run(tmp_path)
+    migrate(_default_ledger())  # the ledger exists before the runs, as in production
+    with Outbox() as outbox, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", outbox.connection_uri())
+        runs = []
+        for name in ("scheduled", "manual"):  # each its own Airflow metadata database, one ledger
+            metadata = tmp_path / f"airflow-{name}.db"
+            shutil.copyfile(airflow_db / "airflow.db", metadata)
+            env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{metadata}"}
+            runs.append((name, start_run(WHOLE_RUN, env, tmp_path / f"{name}.log")))
+        for name, process in runs:
+            assert process.wait(timeout=600) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+        ledger = _default_ledger()
+        assert len(month_invoices(ledger, str(MAY))) == 2
+        run_dag(WHOLE_RUN)  # a re-run sends whatever a task that lost a race left unsent
+
+    _assert_same(_delivered(outbox.messages), expected)
+    assert [i.invoice_number for i in month_invoices(ledger, str(MAY))] == ["SKR-000001", "SKR-000002"]
+    log = delivery_log(ledger, str(MAY))
+    assert {(r["state"], r["attempt"]) for r in log} == {(SENT, 0)} and len(log) == 5
