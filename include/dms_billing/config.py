@@ -84,16 +84,36 @@ class Calendar(_Strict):
     extra_closures: tuple[date, ...] = ()
 
 
+PreviewDays = Annotated[int, Field(ge=1, le=27)]
+
+
+class Preview(_Strict):
+    """The preview of the month's list, emailed ``days_before`` days before the month closes
+    (from local midnight, in the client's timezone), so the administrator can deactivate in time."""
+
+    enabled: bool = True
+    days_before: PreviewDays = 3
+
+
+class ClientPreview(_Strict):
+    """A client's preview settings; a key left out falls back to ``defaults.preview``."""
+
+    enabled: bool | None = None
+    days_before: PreviewDays | None = None
+
+
 class ClientConfig(_Strict):
     plan: Plan | None = None
     calendar: Calendar | None = None
     status_map: StatusMap | None = None
+    preview: ClientPreview | None = None
     cc: tuple[str, ...] = ()  # extra copies of this client's emails
 
 
 class Defaults(_Strict):
     calendar: Calendar = Calendar()
     status_map: StatusMap = StatusMap()
+    preview: Preview = Preview()
 
 
 class IssuerConfig(_Strict):
@@ -137,6 +157,11 @@ class BillingConfig(_Strict):
         if client is None or client.plan is None:
             raise ConfigError(f"client {client_code} has no plan (clients.{client_code}.plan) in the configuration")
         return client.plan
+
+    def preview(self, client_code: str) -> Preview:
+        client = self.clients.get(client_code)
+        own = client.preview if client and client.preview else ClientPreview()
+        return self.defaults.preview.model_copy(update=own.model_dump(exclude_none=True))
 
     def client_cc(self, client_code: str) -> tuple[str, ...]:
         client = self.clients.get(client_code)

@@ -49,3 +49,19 @@ def test_per_client_status_map_falls_back_to_defaults() -> None:
     config = parse_config({"clients": {"ACME": {"status_map": {"active": ["enabled"], "inactive": ["disabled"]}}}})
     assert config.status_map("ACME").lookup() == {"enabled": "active", "disabled": "inactive"}
     assert config.status_map("OTHER").lookup() == {"active": "active", "inactive": "inactive"}
+
+
+def test_preview_defaults_and_per_client_settings_fall_back_key_by_key() -> None:
+    config = parse_config({
+        "defaults": {"preview": {"days_before": 5}},
+        "clients": {"OFF": {"preview": {"enabled": False}}, "SOON": {"preview": {"days_before": 1}}},
+    })
+    assert (config.preview("OTHER").enabled, config.preview("OTHER").days_before) == (True, 5)
+    assert (config.preview("OFF").enabled, config.preview("OFF").days_before) == (False, 5)
+    assert (config.preview("SOON").enabled, config.preview("SOON").days_before) == (True, 1)
+    assert parse_config({}).preview("X").days_before == 3
+
+
+def test_preview_days_are_bounded() -> None:
+    with pytest.raises(ConfigError, match="clients.X.preview.days_before"):
+        parse_config({"clients": {"X": {"preview": {"days_before": 0}}}})
