@@ -60,8 +60,10 @@ class Source:
         self.expected[uid] = expect
         return uid
 
-    def load(self, engine: sa.Engine) -> None:
-        create_source_schema(engine)
+    def load(self, engine: sa.Engine, *, create_schema: bool = True) -> None:
+        """Write the rows; ``create_schema=False``: into tables the caller created."""
+        if create_schema:
+            create_source_schema(engine)
         for table, columns, rows in (
             ("clients", CLIENT_COLUMNS, self.clients),
             ("users", USER_COLUMNS, self.users),

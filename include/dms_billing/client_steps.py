@@ -34,7 +34,25 @@ def month_closes_at(job: ClientJob) -> str:
         zone(job.timezone)
     except ValueError as exc:
         raise ClientDataError(f"client {job.client_code}: {exc}") from None
+    check_addresses(job)
     return job.window().end.isoformat()
+
+
+def check_addresses(job: ClientJob) -> None:
+    """The client's correspondence address (required) and account manager's (optional) must each
+    be one plain email address: a missing or malformed one fails this client before any work."""
+    from include.dms_billing.messages import address_header
+
+    addresses = {"correspondence_email": job.correspondence_email, "account_manager_email": job.account_manager_email}
+    for field, address in addresses.items():
+        if address is None and field == "account_manager_email":
+            continue
+        try:
+            if not (address or "").strip():
+                raise ValueError(f"{field} is missing")
+            address_header(field, [address])
+        except ValueError as exc:
+            raise ClientDataError(f"client {job.client_code}: {exc}") from None
 
 
 def _remove_list(paths: ClientMonthPaths) -> None:

@@ -37,6 +37,7 @@ KIND_ALERT = "alert"
 KIND_HEADER = "X-Sokrio-Billing"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _MESSAGE_ID_RE = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
+_ADDRESS_RE = re.compile(r"[^@\s]+@[^@\s]+")  # local@domain, nothing else
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,12 @@ def _set_subject(msg: EmailMessage, subject: str) -> None:
     msg.set_raw("Subject", Header(header_value("Subject", subject), charset, header_name="Subject").encode())
 
 
-def _addresses(name: str, addresses: Sequence[str]) -> str:
+def address_header(name: str, addresses: Sequence[str]) -> str:
     """The addresses as one header value; each entry must be exactly one address."""
     for address in addresses:
         header_value(name, address)
         parsed = getaddresses([address])
-        if len(parsed) != 1 or "@" not in parsed[0][1]:
+        if len(parsed) != 1 or not _ADDRESS_RE.fullmatch(parsed[0][1]):
             raise ValueError(f"{name} entry must be one email address: {address!r}")
     return ", ".join(addresses)
 
@@ -99,11 +100,11 @@ def _new_message(
     tags += [f"client={client_code}"] if client_code else []
     tags += [f"month={billing_month}"] if billing_month else []
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = _addresses("From", [envelope.sender])
-    msg["To"] = _addresses("To", envelope.to)
+    msg["From"] = address_header("From", [envelope.sender])
+    msg["To"] = address_header("To", envelope.to)
     if envelope.cc:
-        msg["Cc"] = _addresses("Cc", envelope.cc)
-    msg["Reply-To"] = _addresses("Reply-To", [envelope.reply_to])
+        msg["Cc"] = address_header("Cc", envelope.cc)
+    msg["Reply-To"] = address_header("Reply-To", [envelope.reply_to])
     _set_subject(msg, subject)
     msg["Message-ID"] = envelope.message_id
     msg["Date"] = formatdate(localtime=False)
