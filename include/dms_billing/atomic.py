@@ -45,3 +45,11 @@ def write_bytes(target: Path, data: bytes) -> Path:
 
 def write_text(target: Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
+
+
+def restrict(folder: Path) -> None:
+    """Make every file under ``folder`` written by someone else's code (e.g. GX's Data Docs)
+    as private as ours: not world-readable."""
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, FILE_MODE)

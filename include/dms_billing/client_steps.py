@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from include.dms_billing.atomic import restrict
 from include.dms_billing.billable_list import ListSummary, write_billable_list
 from include.dms_billing.billing_month import zone
 from include.dms_billing.config import BillingConfig
@@ -81,6 +82,7 @@ def validate_step(
     )
     snapshot = pq.read_table(paths.snapshot).to_pandas()
     outcome = validate_snapshot(snapshot, context, paths.report_dir)
+    restrict(paths.report_dir)  # the Data Docs quote values from the data
     if not outcome.success:
         _remove_list(paths)
     return outcome

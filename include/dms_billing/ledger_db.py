@@ -8,12 +8,14 @@ schema.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from include.dms_billing.atomic import FILE_MODE
 from include.dms_billing.paths import data_root
 
 MIGRATIONS = Path(__file__).resolve().parent / "ledger_migrations"
@@ -28,6 +30,7 @@ def ledger_engine(url: str | sa.URL) -> sa.Engine:
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(url.database, os.O_CREAT | os.O_WRONLY, FILE_MODE))  # not world-readable
         # Wait for a concurrent writer instead of failing at once with "database is locked".
         return sa.create_engine(url, connect_args={"timeout": 30})
     return sa.create_engine(url, pool_pre_ping=True)
