@@ -25,7 +25,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import client_steps, delivery_steps
+from include.dms_billing import delivery_steps
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import BillingConfig, parse_config
 from include.dms_billing.delivery import CLAIM_LEASE, SENDING, SENT, delivery_log
@@ -38,7 +38,7 @@ from include.dms_billing.paths import client_month_paths, delivery_receipts
 from include.dms_billing.run_plan import ClientJob, plan_clients
 from include.dms_billing.smtp import send_message
 from tests.conftest import PROJECT
-from tests.faults import TcpProxy, faulty_outbox, kill_run, start_run
+from tests.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
 from tests.scenarios import Source, section2_cases
 from tests.servers import POSTGRES_URL, scratch_database
 
@@ -74,12 +74,7 @@ def _prepare(dms: sa.Engine, config: BillingConfig) -> list[ClientJob]:
     """Every client's list, as the DAG's steps before delivery write it."""
     jobs = plan_clients(fetch_clients(dms), [], MAY)
     for job in jobs:
-        paths = client_month_paths(job.billing_month, job.client_code)
-        client_steps.month_closes_at(job)
-        client_steps.extract_step(dms, job, paths)
-        outcome = client_steps.validate_step(job, paths, config)
-        assert outcome.success, outcome.message
-        client_steps.decide_step(job, paths, config, outcome.report_path)
+        write_list(dms, job, config)
     return jobs
 
 

@@ -22,7 +22,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import client_steps, delivery_steps
+from include.dms_billing import delivery_steps
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import parse_config
 from include.dms_billing.extract import fetch_clients
@@ -32,6 +32,7 @@ from include.dms_billing.run_plan import plan_clients
 from include.dms_billing.smtp import send_message
 from include.dms_billing.source_db import SCHEMA_FILE, schema_statements
 from include.dms_billing.sql_files import load_sql
+from tests.faults import write_list
 from tests.scenarios import Source, naive, section2_cases
 from tests.servers import in_ci
 
@@ -123,13 +124,7 @@ def _dms(path: Path) -> tuple[sa.Engine, Source]:
 
 def _bill_client(dms: sa.Engine, ledger: sa.Engine, job, config) -> None:
     """One client's mapped task group, in order, as the DAG runs it (delivering)."""
-    paths = client_month_paths(job.billing_month, job.client_code)
-    client_steps.month_closes_at(job)
-    client_steps.extract_step(dms, job, paths)
-    outcome = client_steps.validate_step(job, paths, config)
-    if not outcome.success:
-        raise ValueError(outcome.message)
-    client_steps.decide_step(job, paths, config, outcome.report_path)
+    paths = write_list(dms, job, config)
     delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
     delivery_steps.send_invoice_step(ledger, job, paths, config, "run-1", False, send_message)
 

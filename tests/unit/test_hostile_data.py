@@ -21,10 +21,10 @@ from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import parse_config
 from include.dms_billing.extract import extract_user_facts, fetch_clients
 from include.dms_billing.ledger_db import default_ledger_url, ledger_engine, migrate
-from include.dms_billing.paths import client_month_paths
 from include.dms_billing.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.run_plan import ClientJob, RunRequestError, plan_clients, requested_codes
 from include.dms_billing.smtp import send_message
+from tests.faults import write_list
 from tests.samples import make_billed, make_invoice
 from tests.scenarios import Source
 from tests.servers import POSTGRES_URL, scratch_database
@@ -77,12 +77,7 @@ def test_params_are_bound_never_formatted_into_sql(tmp_path: Path) -> None:
 def _bill(tmp_path: Path, dms: sa.Engine, ledger: sa.Engine, outbox) -> ClientJob:
     config = parse_config({"clients": {"GOOD": {"plan": {"prices": [{"from": "2023-04", "unit_price": "10"}]}}}})
     [job] = plan_clients(fetch_clients(dms), [], MAY)
-    paths = client_month_paths(job.billing_month, job.client_code)
-    client_steps.month_closes_at(job)
-    client_steps.extract_step(dms, job, paths)
-    outcome = client_steps.validate_step(job, paths, config)
-    assert outcome.success, outcome.message
-    client_steps.decide_step(job, paths, config, outcome.report_path)
+    paths = write_list(dms, job, config)
     delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
     delivery_steps.send_invoice_step(ledger, job, paths, config, "run-1", False, send_message)
     delivery_steps.archive_step(ledger, job, paths, config, "list", "run-1")
