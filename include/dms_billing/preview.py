@@ -248,13 +248,11 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
 def preview_email(envelope, job: ClientJob, summary: dict, projected: pd.DataFrame) -> EmailMessage:
     """The projection, the candidates to deactivate and the deadline; the projected list and
     the candidates attached (CSV and a two-sheet XLSX)."""
-    from openpyxl import Workbook
-
     from include.dms_billing.billable_list import to_csv_text
     from include.dms_billing.invoice import month_name
     from include.dms_billing.messages import XLSX_TYPE, _attach, _new_message, column_meanings
     from include.dms_billing.render import render_template
-    from include.dms_billing.spreadsheets import list_sheet, workbook_bytes
+    from include.dms_billing.spreadsheets import list_sheet, new_workbook, workbook_bytes
 
     if (summary["client_code"], summary["billing_month"], summary["projected"]) != (
             job.client_code, job.billing_month, len(projected)):
@@ -283,10 +281,9 @@ def preview_email(envelope, job: ClientJob, summary: dict, projected: pd.DataFra
                f"{len(idle):,} active without a login; changes count until {context['deadline']}")
     msg = _new_message(envelope, PREVIEW, subject, render_template("preview_email.txt.j2", **context),
                        render_template("preview_email.html.j2", **context), job.client_code, job.billing_month)
-    workbook = Workbook()
-    list_sheet(workbook.active, projected)
-    workbook.active.title = "Projected list"
-    list_sheet(workbook.create_sheet("Active, not logged in"), idle)
+    workbook = new_workbook()
+    list_sheet(workbook, "Projected list", projected)
+    list_sheet(workbook, "Active, not logged in", idle)
     _attach(msg, to_csv_text(projected).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
     _attach(msg, workbook_bytes(workbook), XLSX_TYPE, f"{stem}.xlsx")
     return msg

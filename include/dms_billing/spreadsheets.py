@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from include.dms_billing.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS
 from include.dms_billing.invoice import Invoice
@@ -54,41 +54,59 @@ CHANGES_SHEET = "Changes"
 CHANGES_COLUMNS = ["change", "user_id", "username", "full_name", "why", "billable_reason_last_month"]
 
 
-def _header(sheet: Worksheet, columns: Sequence[str]) -> None:
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+def new_workbook() -> Workbook:
+    """A write-only workbook: rows stream to the file, about twice as fast as a normal one."""
+    return Workbook(write_only=True)
+
+
+def _write_sheet(workbook: Workbook, title: str, columns: Sequence[str], rows: list[list[object]]) -> None:
+    """A sheet of ``rows`` under a bold frozen header, each column as wide as its longest value.
+
+    Write-only sheets take widths and panes before the first row, so rows come ready-made.
+    """
+    sheet = workbook.create_sheet(title[:31])  # Excel's limit on sheet names
+    for index, column in enumerate(columns):
+        longest = max((len(str(row[index])) for row in rows if row[index] is not None), default=0)
+        width = min(max(longest, len(column)) + 2, MAX_WIDTH)
+        sheet.column_dimensions[get_column_letter(index + 1)].width = max(width, MIN_WIDTH)
     sheet.freeze_panes = "A2"
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(sheet, value=column)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
 
 
-def list_sheet(sheet: Worksheet, billed: pd.DataFrame, columns: Sequence[str] = ATTACHMENT_COLUMNS) -> None:
-    """One row per user under a bold frozen header; the contract's columns first."""
-    _header(sheet, columns)
-    for row in billed[list(columns)].itertuples(index=False):
-        sheet.append([_list_cell(column, value) for column, value in zip(columns, row)])
-    _fit_columns(sheet)
+def list_sheet(
+    workbook: Workbook, title: str, billed: pd.DataFrame, columns: Sequence[str] = ATTACHMENT_COLUMNS
+) -> None:
+    """One row per user; the contract's columns first."""
+    rows = [[_list_cell(column, value) for column, value in zip(columns, row)]
+            for row in billed[list(columns)].itertuples(index=False)]
+    _write_sheet(workbook, title, columns, rows)
 
 
-def changes_sheet(sheet: Worksheet, changes: ListChanges) -> None:
+def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
     """Users newly billable and no longer billable since last month, each with the reason."""
-    _header(sheet, CHANGES_COLUMNS)
+    rows: list[list[object]] = []
     if not changes.compared:
-        sheet.append([changes.headline()])
+        rows.append([changes.headline(), None, None, None, None, None])
     for label, users in (("newly billable", changes.newly_billable), ("no longer billable", changes.no_longer_billable)):
         for user in users:
             values = [label, user.user_id, user.username, user.full_name, user.why, user.previous_reason]
-            sheet.append([_list_cell(column, value) for column, value in zip(CHANGES_COLUMNS, values)])
-    _fit_columns(sheet)
+            rows.append([_list_cell(column, value) for column, value in zip(CHANGES_COLUMNS, values)])
+    _write_sheet(workbook, CHANGES_SHEET, CHANGES_COLUMNS, rows)
 
 
 def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str, changes: ListChanges | None = None) -> bytes:
     """The billable list as a workbook: the list's sheet, then (when known) the "Changes" sheet."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = sheet_title[:31]  # Excel's limit on sheet names
-    list_sheet(sheet, billed)
+    workbook = new_workbook()
+    list_sheet(workbook, sheet_title, billed)
     if changes is not None:
-        changes_sheet(workbook.create_sheet(CHANGES_SHEET), changes)
+        changes_sheet(workbook, changes)
     return workbook_bytes(workbook)
 
 
@@ -96,13 +114,6 @@ def workbook_bytes(workbook: Workbook) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
-
-
-def _fit_columns(sheet: Worksheet) -> None:
-    """Widths from the longest value of each column, bounded so one long name cannot win."""
-    for index, cells in enumerate(sheet.iter_cols(values_only=True), start=1):
-        longest = max((len(str(value)) for value in cells if value is not None), default=0)
-        sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, MIN_WIDTH), MAX_WIDTH)
 
 
 def finance_csv_bytes(invoices: Sequence[Invoice]) -> bytes:
