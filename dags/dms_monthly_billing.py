@@ -16,10 +16,10 @@ triggerer, until its own month has closed.
 3. `validate`: the Great Expectations suite; a failure stops this client and names the failed
    expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
 4. `decide`: the rule; `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
-5. `list_route` then `send_list` (day 1) or `archive_list` (the email kept unsent, under `archive/`);
+5. `deliver_list` (day 1): the list emailed, or, when the run does not deliver, kept unsent under `archive/`;
 6. `invoice_day`, `wait_for_invoice_day`: the first working day in the client's calendar
    (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
-   `invoices/`), then `invoice_route`: `send_invoice` or `archive_invoice`.
+   `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
 
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
 which prints every client's counts and fails the run if any client got no list.
@@ -44,18 +44,6 @@ SCHEDULE_TZ = "Asia/Dhaka"
 # A send killed half-way leaves its claim for 15 minutes (delivery.CLAIM_LEASE): the retries of
 # the tasks that send outlast it, so a killed send is retried after the claim has lapsed.
 SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
-
-
-def _only_if_chosen(route: str, task_id: str) -> None:
-    """Skip unless the branch chose ``task_id``.
-
-    A branch inside a mapped task group does not skip its other path in Airflow 3.3.2
-    (apache/airflow#67265), so each path also checks the branch's choice itself.
-    """
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    if route != task_id:
-        raise AirflowSkipException(f"the branch chose {route}")
 
 
 def _delivering(params, dag_run) -> bool:
@@ -141,24 +129,12 @@ def dms_monthly_billing():
 
             return task_calls.decide(job, report)
 
-        @task.branch
-        def list_route(params=None, dag_run=None) -> str:
-            """Day 1: send the list, or (manual and backfill runs) keep it unsent."""
-            return "bill_client.send_list" if _delivering(params, dag_run) else "bill_client.archive_list"
-
         @task(**SEND_RETRIES)
-        def send_list(job: dict, route: str, params=None, run_id=None) -> str | None:
+        def deliver_list(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
+            """Day 1: email the list, or (manual and backfill runs) keep it unsent under archive/."""
             from include.dms_billing import task_calls
 
-            _only_if_chosen(route, "bill_client.send_list")
-            return task_calls.send("list", job, run_id, params["resend"])
-
-        @task
-        def archive_list(job: dict, route: str, run_id=None) -> str:
-            from include.dms_billing import task_calls
-
-            _only_if_chosen(route, "bill_client.archive_list")
-            return task_calls.archive("list", job, run_id)
+            return task_calls.deliver("list", job, run_id, _delivering(params, dag_run), params["resend"])
 
         @task
         def invoice_day(job: dict) -> str:
@@ -172,24 +148,12 @@ def dms_monthly_billing():
 
             return task_calls.issue_invoice(job, run_id)
 
-        @task.branch
-        def invoice_route(params=None, dag_run=None) -> str:
-            """First working day: send the invoice, or (manual and backfill runs) keep it unsent."""
-            return "bill_client.send_invoice" if _delivering(params, dag_run) else "bill_client.archive_invoice"
-
         @task(**SEND_RETRIES)
-        def send_invoice(job: dict, route: str, params=None, run_id=None) -> str | None:
+        def deliver_invoice(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
+            """First working day: email the invoice, or (manual and backfill runs) keep it unsent."""
             from include.dms_billing import task_calls
 
-            _only_if_chosen(route, "bill_client.send_invoice")
-            return task_calls.send("invoice", job, run_id, params["resend"])
-
-        @task
-        def archive_invoice(job: dict, route: str, run_id=None) -> str:
-            from include.dms_billing import task_calls
-
-            _only_if_chosen(route, "bill_client.archive_invoice")
-            return task_calls.archive("invoice", job, run_id)
+            return task_calls.deliver("invoice", job, run_id, _delivering(params, dag_run), params["resend"])
 
         wait_close = WaitUntilSensor(task_id="wait_for_month_close", target_time=month_closes_at(job))
         snapshot = extract(job)
@@ -197,12 +161,9 @@ def dms_monthly_billing():
         report = validate(job)
         snapshot >> report
         decided = decide(job, report)
-        list_choice = list_route()
-        decided >> list_choice >> [send_list(job, list_choice), archive_list(job, list_choice)]
+        decided >> deliver_list(job)
         wait_invoice = WaitUntilSensor(task_id="wait_for_invoice_day", target_time=invoice_day(job))
-        invoice_choice = invoice_route()
-        decided >> wait_invoice >> issue_invoice(job) >> invoice_choice
-        invoice_choice >> [send_invoice(job, invoice_choice), archive_invoice(job, invoice_choice)]
+        decided >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:

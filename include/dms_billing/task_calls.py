@@ -87,6 +87,12 @@ def send(kind: str, job: dict, run_id: str, resend: bool) -> str | None:
     return outcome.message_id
 
 
+def deliver(kind: str, job: dict, run_id: str, delivering: bool, resend: bool) -> str | None:
+    """Send the client's list or invoice (its Message-ID), or, when the run does not deliver,
+    keep the email unsent under ``archive/`` (its path)."""
+    return send(kind, job, run_id, resend) if delivering else archive(kind, job, run_id)
+
+
 def archive(kind: str, job: dict, run_id: str) -> str:
     client, paths = _client(job)
     with fail_without_retry():

@@ -70,7 +70,7 @@ def test_a_month_triggered_through_the_api_delivers_every_email_once(service_run
     service, run_id = service_run.service, service_run.run_id
     assert service_run.state == "success", service.task_states(DAG_ID, run_id)
     states = service.task_states(DAG_ID, run_id)
-    assert states["bill_client.send_invoice[1]"] == "success", states
+    assert states["bill_client.deliver_invoice[1]"] == "success", states
     assert len(service.alive_pids()) >= 4
 
     kinds = Counter(_kind(m) for m in service_run.outbox.messages)
@@ -96,7 +96,7 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
     assert "Latest Run" in texts["dag"]
     assert "Nothing is ever sent or invoiced twice" in texts["dag_docs"]  # the DAG's doc_md
-    assert "bill_client.send_invoice" in texts["run"]
+    assert "bill_client.deliver_invoice" in texts["run"]
     form = texts["objection_trigger_form"]
     for field in ("Client code", "Billing month", "User ids", "Reason", "Decided by", "Credit or debit",
                   "Bulk CSV file"):

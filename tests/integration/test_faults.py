@@ -235,7 +235,7 @@ def test_extraction_is_retried_and_data_errors_are_not(airflow_db) -> None:
 
     dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
     assert dag.get_task("bill_client.extract").retries >= 2
-    for task_id in ("bill_client.send_list", "bill_client.send_invoice", "finance_summary"):
+    for task_id in ("bill_client.deliver_list", "bill_client.deliver_invoice", "finance_summary"):
         task = dag.get_task(task_id)  # a stale claim blocks a send for the lease: the retries outlast it
         assert task.retries * task.retry_delay > CLAIM_LEASE, task_id
 

@@ -88,7 +88,7 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
     states = _states(run)
     assert run.state == "failed"
     assert states[("bill_client.validate", 0)] == "failed"  # BROKEN sorts first
-    assert states[("bill_client.send_invoice", 1)] == states[("bill_client.send_invoice", 2)] == "success"
+    assert states[("bill_client.deliver_invoice", 1)] == states[("bill_client.deliver_invoice", 2)] == "success"
     broken = client_month_paths(str(MAY), "BROKEN", data_root)
     assert not broken.billable_csv.exists()
     problem = {o.client_code: o for o in collect(str(MAY), ["BROKEN"], data_root)}["BROKEN"].problem
@@ -154,7 +154,7 @@ def test_a_mail_server_outage_fails_the_run_and_the_rerun_sends_what_is_missing(
     outbox.stop()
     failed = _run(conf)
     assert failed.state == "failed"
-    assert _states(failed)[("bill_client.send_list", 0)] == "failed"
+    assert _states(failed)[("bill_client.deliver_list", 0)] == "failed"
     assert {r["state"] for r in delivery_log(_ledger(), str(MAY))} == {"failed"}
 
     outbox.start()
