@@ -38,6 +38,8 @@ BENCH_MONTH = "2023-11"
 # month -> logins per user in that month: 5M, 10M and 20M logins over 500,000 users
 MONTH_LOGINS = {"2023-09": 10.0, "2023-10": 20.0, "2023-11": 40.0}
 STAGES = ("extract", "validate", "decide", "render", "deliver")
+DAG_RUN = "whole run: airflow dags test"
+FLOOR = "floor (one PostgreSQL query)"
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,7 @@ def floor(url: str, month: str) -> Measure:
                                                  "month_end": f"{start.next()}-01 00:00:00"}).fetchall()
         seconds = time.perf_counter() - started
     engine.dispose()
-    return Measure("floor (one PostgreSQL query)", seconds, rows=len(rows))
+    return Measure(FLOOR, seconds, rows=len(rows))
 
 
 DUCKDB_DECISION = """
@@ -398,7 +400,7 @@ def dag_run(url: str, month: str, data: Path, config: Path, smtp_uri: str, log: 
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     conf = json.dumps({"billing_month": month, "deliver": True})
-    return measure_child("whole run: airflow dags test", [*airflow, "dags", "test", "dms_monthly_billing",
+    return measure_child(DAG_RUN, [*airflow, "dags", "test", "dms_monthly_billing",
                                                           "-c", conf], env, log)
 
 
@@ -442,6 +444,8 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="load the database again even if it matches")
     parser.add_argument("--months", default=",".join(MONTH_LOGINS), help="months to measure (comma-separated)")
     parser.add_argument("--no-dag", action="store_true", help="skip the whole run through airflow dags test")
+    parser.add_argument("--only-dag", action="store_true",
+                        help=f"measure only the whole run of {BENCH_MONTH} (keeping the stored stage results)")
     parser.add_argument("--out", type=Path, default=PROJECT / "docs" / "benchmarks.md")
     parser.add_argument("--clients", type=int, default=Spec.clients, help="a smaller load, to try the bench")
     parser.add_argument("--users-per-client", type=int, default=Spec.users_per_client)
@@ -466,19 +470,21 @@ def main() -> None:
     results: dict[str, list[Measure]] = {}
     with Outbox(None) as outbox:
         for month in args.months.split(","):
-            data = root / month
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(parents=True)
-            measures = stage_measures(args.db, month, data, config, outbox.connection_uri(), log)
-            ours_floor = floor(args.db, month)
-            measures += [ours_floor, *decision_references(args.db, month, data, config)]
+            if args.only_dag:
+                measures = [m for m in stored_results(root / "results.json").get(month, []) if m.name != DAG_RUN]
+            else:
+                data = root / month
+                shutil.rmtree(data, ignore_errors=True)
+                data.mkdir(parents=True)
+                measures = stage_measures(args.db, month, data, config, outbox.connection_uri(), log)
+                measures += [floor(args.db, month), *decision_references(args.db, month, data, config)]
             if month == BENCH_MONTH and not args.no_dag:
                 dag_data = root / f"{month}-dag"
                 shutil.rmtree(dag_data, ignore_errors=True)
                 print(f"  {month} whole run through the DAG ...", flush=True)
                 measures.append(dag_run(args.db, month, dag_data, config, outbox.connection_uri(), log))
             results[month] = measures
-            print(table(measures, ours_floor), flush=True)
+            print(table(measures, _floor_of(measures)), flush=True)
     results = save_results(root / "results.json", results)
     logins = {month: month_logins(args.db, month) for month in results}
     args.out.write_text(render_report(results, sizes, logins, kept_analysis(args.out)), encoding="utf-8")
@@ -488,6 +494,10 @@ def main() -> None:
 PIPELINE = ("extract", "validate", "decide")
 ANALYSIS_MARK = "<!-- analysis: kept by make bench -->"
 TARGETS = "Targets of issue 6 on this 2-core machine"
+
+
+def _floor_of(measures: list[Measure]) -> Measure:
+    return next(m for m in measures if m.name == FLOOR)
 
 
 def _by_name(measures: list[Measure]) -> dict[str, Measure]:
@@ -503,7 +513,7 @@ def targets(results: dict[str, list[Measure]]) -> list[str]:
 
     if BENCH_MONTH in results:
         m = _by_name(results[BENCH_MONTH])
-        floor_s = next(v for k, v in m.items() if k.startswith("floor")).seconds
+        floor_s = _floor_of(results[BENCH_MONTH]).seconds
         pipeline = sum(m[name].seconds for name in PIPELINE)
         ratio = pipeline / floor_s
         lines.append(f"| extract + validate + decide <= 2x the SQL floor | {pipeline:.1f}s = {ratio:.1f}x "
@@ -512,8 +522,8 @@ def targets(results: dict[str, list[Measure]]) -> list[str]:
         duck = m["decision: DuckDB over the same Parquet"].seconds
         lines.append(f"| decision no slower than DuckDB | {ours:.2f}s vs {duck:.2f}s | "
                      f"{verdict(ours <= duck, f'{ours - duck:.2f}s ({ours / duck:.1f}x)')} |")
-        if "whole run: airflow dags test" in m:
-            whole = m["whole run: airflow dags test"].seconds
+        if DAG_RUN in m:
+            whole = m[DAG_RUN].seconds
             lines.append(f"| whole month through the DAG < 10 minutes | {whole / 60:.1f} min | "
                          f"{verdict(whole < 600, f'{(whole - 600) / 60:.1f} min')} |")
     peaks = [(month, x.name, x.peak_mb) for month, ms in results.items() for x in ms if x.peak_mb]
@@ -536,7 +546,7 @@ def scaling(results: dict[str, list[Measure]], logins: dict[str, int]) -> list[s
     for month in sorted(results):
         m = _by_name(results[month])
         cells = [f"{m[s].seconds:.1f} / {m[s].peak_mb:,.0f}" for s in STAGES if s in m]
-        cells.append(f"{next(v for k, v in m.items() if k.startswith('floor')).seconds:.1f}")
+        cells.append(f"{_floor_of(results[month]).seconds:.1f}")
         lines.append(f"| {month} | {logins[month]:,} | " + " | ".join(cells) + " |")
     return lines
 
@@ -560,8 +570,7 @@ def render_report(
     ]
     for month in sorted(results):
         measures = results[month]
-        floor_measure = next(m for m in measures if m.name.startswith("floor"))
-        parts += [f"## {month} ({logins[month]:,} logins in the month)", "", table(measures, floor_measure), ""]
+        parts += [f"## {month} ({logins[month]:,} logins in the month)", "", table(measures, _floor_of(measures)), ""]
     return "\n".join(parts) + "\n" + ANALYSIS_MARK + "\n" + analysis
 
 
@@ -573,12 +582,16 @@ def kept_analysis(path: Path) -> str:
     return text.split(ANALYSIS_MARK, 1)[1].lstrip("\n") if ANALYSIS_MARK in text else ""
 
 
+def stored_results(path: Path) -> dict[str, list[Measure]]:
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {month: [Measure(**m) for m in measures] for month, measures in stored.items()}
+
+
 def save_results(path: Path, results: dict[str, list[Measure]]) -> dict[str, list[Measure]]:
     """Merge this run's months into the stored results (so one month can be measured again alone)."""
-    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    stored.update({month: [m.__dict__ for m in measures] for month, measures in results.items()})
-    path.write_text(json.dumps(stored, indent=2), encoding="utf-8")
-    return {month: [Measure(**m) for m in measures] for month, measures in stored.items()}
+    merged = {**stored_results(path), **results}
+    path.write_text(json.dumps({m: [x.__dict__ for x in ms] for m, ms in merged.items()}, indent=2), encoding="utf-8")
+    return merged
 
 
 def _stage_main(argv: list[str]) -> None:
