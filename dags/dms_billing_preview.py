@@ -81,11 +81,9 @@ def dms_billing_preview():
         @task(**SEND_RETRIES)
         def deliver_preview(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
             from include.dms_billing import preview_tasks
-            from include.dms_billing.delivery_steps import should_deliver
+            from include.dms_billing.delivery_steps import run_delivers
 
-            run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
-            delivering = should_deliver(params.get("deliver"), run_type)
-            return preview_tasks.deliver(job, delivering, run_id, params["resend"])
+            return preview_tasks.deliver(job, run_delivers(params, dag_run), run_id, params["resend"])
 
         project(job, as_of) >> deliver_preview(job)
 

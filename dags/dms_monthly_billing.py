@@ -47,10 +47,9 @@ SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
 
 
 def _delivering(params, dag_run) -> bool:
-    from include.dms_billing.delivery_steps import should_deliver
+    from include.dms_billing.delivery_steps import run_delivers
 
-    run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
-    return should_deliver(params.get("deliver"), run_type)
+    return run_delivers(params, dag_run)
 
 
 @dag(

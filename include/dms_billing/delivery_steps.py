@@ -6,10 +6,11 @@ decides what was already issued or sent, so each step can be re-run or retried f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -33,6 +34,12 @@ Sender = Callable[[EmailMessage], None]
 def should_deliver(param: bool | None, run_type: str) -> bool:
     """The ``deliver`` param if set; otherwise scheduled runs deliver, manual and backfill runs don't."""
     return param if param is not None else run_type == "scheduled"
+
+
+def run_delivers(params: Mapping, dag_run: Any) -> bool:
+    """:func:`should_deliver` for an Airflow run: its ``deliver`` param and its run type."""
+    run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
+    return should_deliver(params.get("deliver"), run_type)
 
 
 def invoice_day(job: ClientJob, config: BillingConfig) -> str:

@@ -63,6 +63,39 @@ class ClientMonthPaths:
         return self._partition("archive") / f"{kind}.eml"
 
 
+@dataclass(frozen=True)
+class PreviewPaths:
+    """The files of one client's preview: ``previews/billing_month=YYYY-MM/client_code=CODE/``."""
+
+    root: Path
+    billing_month: str
+    client_code: str
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "previews" / f"billing_month={self.billing_month}" / f"client_code={self.client_code}"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.folder / "user_facts.parquet"
+
+    @property
+    def projected(self) -> Path:
+        return self.folder / "projected_users.parquet"
+
+    @property
+    def projected_csv(self) -> Path:
+        return self.folder / "projected_users.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / "preview.json"
+
+    @property
+    def archived_email(self) -> Path:
+        return self.folder / "preview.eml"
+
+
 def client_month_paths(billing_month: str, client_code: str, root: Path | None = None) -> ClientMonthPaths:
     return ClientMonthPaths(root or data_root(), billing_month, client_code)
 

@@ -32,7 +32,7 @@ from include.dms_billing.config import BillingConfig
 from include.dms_billing.delivery import DeliveryKey, DeliveryOutcome, deliver_once
 from include.dms_billing.extract import SourceClient
 from include.dms_billing.ledger_schema import deliveries
-from include.dms_billing.paths import ClientMonthPaths, data_root, delivery_receipts
+from include.dms_billing.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
 from include.dms_billing.run_plan import ClientJob
 
 log = logging.getLogger(__name__)
@@ -155,39 +155,6 @@ def plan_previews(
 
 # ---------------------------------------------------------------------------------------------
 # What: the projected list, written under previews/
-
-
-@dataclass(frozen=True)
-class PreviewPaths:
-    """The files of one client's preview: ``previews/billing_month=YYYY-MM/client_code=CODE/``."""
-
-    root: Path
-    billing_month: str
-    client_code: str
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "previews" / f"billing_month={self.billing_month}" / f"client_code={self.client_code}"
-
-    @property
-    def snapshot(self) -> Path:
-        return self.folder / "user_facts.parquet"
-
-    @property
-    def projected(self) -> Path:
-        return self.folder / "projected_users.parquet"
-
-    @property
-    def projected_csv(self) -> Path:
-        return self.folder / "projected_users.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.folder / "preview.json"
-
-    @property
-    def archived_email(self) -> Path:
-        return self.folder / "preview.eml"
 
 
 def preview_paths(job: ClientJob, root: Path | None = None) -> PreviewPaths:
