@@ -10,15 +10,16 @@ client on the 1st, and invoices on the first working day, per the billing contra
 triggerer, until its own month has closed.
 
 **Per client** (mapped, so one client's failure does not stop the others):
-1. `month_closes_at`, `wait_for_month_close`: the client's own month end (at once when past);
+1. `wait_for_month_close`: checks the client's code, timezone and addresses, then waits for the
+   client's own month end (at once when past);
 2. `extract`: `include/sql/user_facts.sql` to
    `{DMS_BILLING_DATA}/snapshots/billing_month=YYYY-MM/client_code=CODE/user_facts.parquet`;
 3. `validate`: the Great Expectations suite; a failure stops this client and names the failed
    expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
 4. `decide`: the rule; `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
 5. `deliver_list` (day 1): the list emailed, or, when the run does not deliver, kept unsent under `archive/`;
-6. `invoice_day`, `wait_for_invoice_day`: the first working day in the client's calendar
-   (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
+6. `wait_for_invoice_day`: the first working day in the client's calendar (deferred; at once
+   when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
    `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
 
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
@@ -36,7 +37,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
-from billing_sensors import WaitUntilSensor
+from billing_sensors import WaitForClientMoment
 
 from include.dms_billing.alerts import BillingAlertNotifier
 
@@ -104,12 +105,6 @@ def dms_monthly_billing():
 
     @task_group
     def bill_client(job: dict):
-        @task(retries=0)
-        def month_closes_at(job: dict) -> str:
-            from include.dms_billing import task_calls
-
-            return task_calls.month_closes_at(job)
-
         @task
         def extract(job: dict) -> int:
             from include.dms_billing import task_calls
@@ -136,12 +131,6 @@ def dms_monthly_billing():
             return task_calls.deliver("list", job, run_id, _delivering(params, dag_run), params["resend"])
 
         @task
-        def invoice_day(job: dict) -> str:
-            from include.dms_billing import task_calls
-
-            return task_calls.invoice_day(job)
-
-        @task
         def issue_invoice(job: dict, run_id=None) -> dict:
             from include.dms_billing import task_calls
 
@@ -154,14 +143,16 @@ def dms_monthly_billing():
 
             return task_calls.deliver("invoice", job, run_id, _delivering(params, dag_run), params["resend"])
 
-        wait_close = WaitUntilSensor(task_id="wait_for_month_close", target_time=month_closes_at(job))
+        wait_close = WaitForClientMoment(
+            task_id="wait_for_month_close", job=job, moment="month_closes_at", retries=0
+        )
         snapshot = extract(job)
         wait_close >> snapshot
         report = validate(job)
         snapshot >> report
         decided = decide(job, report)
         decided >> deliver_list(job)
-        wait_invoice = WaitUntilSensor(task_id="wait_for_invoice_day", target_time=invoice_day(job))
+        wait_invoice = WaitForClientMoment(task_id="wait_for_invoice_day", job=job, moment="invoice_day")
         decided >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)

@@ -4,19 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import timezone
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import BaseSensorOperator, timezone
 
 
-class WaitUntilSensor(DateTimeSensorAsync):
-    """Wait for ``target_time`` in the triggerer, holding no worker slot while it waits.
+class WaitForClientMoment(BaseSensorOperator):
+    """Wait, deferred in the triggerer, until a moment of one client's billing month.
 
-    Unlike its parent it succeeds at once, without deferring, when the time has already
-    passed: backfills, retries and late runs do not wait at all.
+    ``moment`` names the function of ``include.dms_billing.task_calls`` that works the moment
+    out from the client's job (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
+    so no separate task computes it, and any check it makes (a bad timezone, say) fails this
+    client here. The moment is the task's return value: the UI shows what was waited for.
+
+    It succeeds at once, without deferring, when the moment has already passed: backfills,
+    retries and late runs do not wait at all. The deferral has no timeout: a long holiday may
+    put the first working day more than a week after the month.
     """
 
-    def execute(self, context: Any) -> None:
-        if timezone.utcnow() >= self._moment:
-            self.log.info("%s has already passed; nothing to wait for", self._moment.isoformat())
-            return
-        super().execute(context)
+    template_fields = ("job",)  # the mapped job is resolved as it is, never rendered as Jinja
+
+    def __init__(self, *, job: Any, moment: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.moment = moment
+
+    def execute(self, context: Any) -> str:
+        from include.dms_billing import task_calls
+
+        target = getattr(task_calls, self.moment)(self.job)
+        if timezone.utcnow() >= timezone.parse(target):
+            self.log.info("%s (%s) has already passed; nothing to wait for", target, self.moment)
+            return target
+        self.defer(trigger=DateTimeTrigger(moment=timezone.parse(target)), method_name="execute_complete",
+                   kwargs={"target": target})
+
+    def execute_complete(self, context: Any, target: str, event: Any = None) -> str:
+        return target
+
+    def poke(self, context: Any) -> bool:  # required by the base class; ``execute`` never pokes
+        raise NotImplementedError("WaitForClientMoment defers instead of poking")

@@ -1,0 +1,44 @@
+"""The sensor that works out a client's moment (month close, invoice day) and waits for it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from billing_sensors import WaitForClientMoment
+
+from include.dms_billing.run_plan import ClientJob
+
+
+def _job(billing_month: str, tz: str = "America/New_York") -> dict:
+    return ClientJob(
+        client_id=1, client_code="WEST", client_name="West Ltd", timezone=tz, billing_month=billing_month,
+        correspondence_email="billing@west.example", account_manager_email=None,
+    ).to_dict()
+
+
+def _sensor(job: dict, moment: str) -> WaitForClientMoment:
+    return WaitForClientMoment(task_id=f"wait_{moment}", job=job, moment=moment)
+
+
+def test_a_moment_in_the_future_defers_to_the_triggerer_until_the_clients_local_month_end():
+    this_month = datetime.now(timezone.utc).strftime("%Y-%m")
+    with pytest.raises(TaskDeferred) as deferred:
+        _sensor(_job(this_month), "month_closes_at").execute({})
+    moment = deferred.value.trigger.moment
+    assert moment.utcoffset().total_seconds() == 0
+    assert (moment.day, moment.hour) in {(1, 4), (1, 5)}  # midnight in New York, in UTC (summer or winter)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.kwargs == {"target": moment.isoformat()}
+
+
+def test_a_moment_already_past_returns_at_once_and_says_what_it_was():
+    assert _sensor(_job("2023-11"), "month_closes_at").execute({}) == "2023-12-01T05:00:00+00:00"
+    # The default calendar is Bangladesh's: Friday 1 and Saturday 2 December 2023 are its weekend.
+    assert _sensor(_job("2023-11"), "invoice_day").execute({}) == "2023-12-03T00:00:00-05:00"
+
+
+def test_a_client_whose_timezone_is_unknown_fails_without_retry():
+    with pytest.raises(AirflowFailException, match="Mars/Olympus"):
+        _sensor(_job("2023-11", tz="Mars/Olympus"), "month_closes_at").execute({})
