@@ -3,8 +3,11 @@
 The suite checks what the rule relies on (contract sections 1 and 2): the snapshot's columns,
 unique non-null user ids, only this client's users, every status mapped by the configuration,
 users created before the month's end, no timestamp in the future, and login facts consistent
-with the month's window. Results are written as Data Docs HTML under the client-month's report
-folder, and as ``validation.json`` (what the run report and alerts read).
+with the month's window. Every run writes ``validation.json`` under the client-month's report
+folder (each expectation and whether it held; what the run report and alerts read). A failed
+run also gets Data Docs HTML beside it, the report the data team opens: building those costs
+about as much as the checks themselves, so a passing client-month does without (see
+docs/decisions.md, "Validation").
 
 GX Core is imported inside ``validate_snapshot`` only: it is slow to import and DAG files must
 parse fast.
@@ -67,7 +70,8 @@ class ValidationOutcome:
     success: bool
     rows: int
     failures: list[Failure]
-    report_path: Path  # the Data Docs page to open
+    report_path: Path  # the Data Docs page to open when it failed; validation.json when it passed
+    checked: list[dict[str, Any]]  # every expectation: type, column, success
 
     @property
     def message(self) -> str:
@@ -88,6 +92,7 @@ class ValidationOutcome:
             "rows": self.rows,
             "failures": [failure.__dict__ for failure in self.failures],
             "report_path": str(self.report_path),
+            "checked": self.checked,
         }
         return json.dumps(data, indent=2, ensure_ascii=False)
 
@@ -167,6 +172,18 @@ def _failures(validation_result: Any) -> list[Failure]:
     return failures
 
 
+def _checked(validation_result: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "expectation": result.expectation_config.type,
+            "column": result.expectation_config.kwargs.get("column")
+            or result.expectation_config.kwargs.get("column_A"),
+            "success": bool(result.success),
+        }
+        for result in validation_result.results
+    ]
+
+
 def _site_config(base_directory: Path) -> dict[str, Any]:
     return {
         "class_name": "SiteBuilder",
@@ -176,13 +193,12 @@ def _site_config(base_directory: Path) -> dict[str, Any]:
 
 
 def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -> Any:
-    """Run the suite on ``snapshot`` and build its Data Docs in ``docs_dir``; the GX result."""
+    """Run the suite on ``snapshot``; when it fails, build its Data Docs in ``docs_dir``. The GX result."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in task logs
-    context.add_data_docs_site(site_name=SITE_NAME, site_config=_site_config(docs_dir))
     name = f"{ctx.client_code}_{ctx.window.month}"
     batch = (
         context.data_sources.add_pandas(name="dms_snapshots")
@@ -193,15 +209,17 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -
     suite = context.suites.add(gx.ExpectationSuite(name=f"user_facts_{name}", expectations=build_expectations(ctx)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": snapshot}, result_format="SUMMARY")
-    context.build_data_docs(site_names=[SITE_NAME])
+    if not result.success:  # the run's result is in the context's store: the site renders it
+        context.add_data_docs_site(site_name=SITE_NAME, site_config=_site_config(docs_dir))
+        context.build_data_docs(site_names=[SITE_NAME])
     return result
 
 
 def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path) -> ValidationOutcome:
-    """Validate, write Data Docs and ``validation.json`` under ``report_dir``; say what failed.
+    """Validate, write ``validation.json`` (and, on failure, Data Docs) under ``report_dir``.
 
-    The Data Docs are built in a temporary folder and swapped in whole, so the folder always
-    holds one complete report: this run's.
+    The Data Docs are built in a temporary folder and swapped in whole, so the folder holds one
+    complete report, this run's, or none when this run passed.
     """
     report_dir.mkdir(parents=True, exist_ok=True)
     docs_dir = report_dir / DOCS_DIR
@@ -212,17 +230,20 @@ def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir
         shutil.rmtree(old, ignore_errors=True)
         if docs_dir.exists():
             docs_dir.rename(old)
-        staging.rename(docs_dir)
+        if not result.success:
+            staging.rename(docs_dir)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    success = bool(result.success)
     outcome = ValidationOutcome(
         client_code=ctx.client_code,
         billing_month=str(ctx.window.month),
-        success=bool(result.success),
+        success=success,
         rows=len(snapshot),
         failures=_failures(result),
-        report_path=docs_dir / "index.html",
+        report_path=report_dir / SUMMARY_FILE if success else docs_dir / "index.html",
+        checked=_checked(result),
     )
     write_text(report_dir / SUMMARY_FILE, outcome.to_json())
     return outcome

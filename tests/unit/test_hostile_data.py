@@ -170,6 +170,6 @@ def test_no_password_in_logs_outputs_emails_or_errors(delivered, data_root: Path
 
 def test_no_output_file_is_world_readable(delivered, data_root: Path) -> None:
     files = [p for p in data_root.rglob("*") if p.is_file()]
-    assert any("data_docs" in p.parts for p in files) and any(p.suffix == ".eml" for p in files)
+    assert any(p.name == "validation.json" for p in files) and any(p.suffix == ".eml" for p in files)
     readable = [str(p.relative_to(data_root)) for p in files if p.stat().st_mode & stat.S_IROTH]
     assert readable == []

@@ -18,7 +18,7 @@ import pytest
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.demo_dms import generate
 from include.dms_billing.extract import extract_user_facts
-from include.dms_billing.validation import ValidationContext, validate_snapshot
+from include.dms_billing.validation import ValidationContext, build_expectations, validate_snapshot
 
 WINDOW = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
 NOW = datetime(2024, 1, 15, tzinfo=timezone.utc)  # after all the demo data
@@ -36,15 +36,18 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     return pq.read_table(folder / "facts.parquet").to_pandas()
 
 
-def test_a_clean_snapshot_passes_with_a_report(snapshot: pd.DataFrame, tmp_path: Path) -> None:
+def test_a_clean_snapshot_passes_with_every_expectation_recorded(snapshot: pd.DataFrame, tmp_path: Path) -> None:
     outcome = validate_snapshot(snapshot, CONTEXT, tmp_path)
 
     assert outcome.success, outcome.message
     assert outcome.failures == [] and outcome.rows == len(snapshot)
-    assert outcome.report_path == tmp_path / "data_docs" / "index.html"
-    assert "user_facts_MEGHNA_2023-05" in outcome.report_path.read_text(encoding="utf-8")
-    saved = json.loads((tmp_path / "validation.json").read_text(encoding="utf-8"))
+    assert outcome.report_path == tmp_path / "validation.json"
+    saved = json.loads(outcome.report_path.read_text(encoding="utf-8"))
     assert saved["success"] is True and saved["report_path"] == str(outcome.report_path)
+    assert len(saved["checked"]) == len(build_expectations(CONTEXT)) and all(c["success"] for c in saved["checked"])
+    unique_ids = {"expectation": "expect_column_values_to_be_unique", "column": "user_id", "success": True}
+    assert unique_ids in saved["checked"]
+    assert not (tmp_path / "data_docs").exists()  # Data Docs are built for failures only
 
 
 def _set(column: str, value, row: int = 0) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -105,9 +108,11 @@ def test_bad_data_fails_the_expectation_that_guards_it(snapshot: pd.DataFrame, t
     assert not outcome.success
     assert (expectation, column) in {(f.expectation, f.column) for f in outcome.failures}
     assert str(outcome.report_path) in outcome.message and expectation in outcome.message
-    assert outcome.report_path.exists()
+    assert outcome.report_path == tmp_path / "data_docs" / "index.html"
+    assert "user_facts_MEGHNA_2023-05" in outcome.report_path.read_text(encoding="utf-8")
     saved = json.loads((tmp_path / "validation.json").read_text(encoding="utf-8"))
     assert saved["success"] is False and expectation in {f["expectation"] for f in saved["failures"]}
+    assert {"expectation": expectation, "column": column, "success": False} in saved["checked"]
 
 
 def test_logins_in_the_month_need_a_latest_login(snapshot: pd.DataFrame, tmp_path: Path) -> None:
@@ -123,10 +128,15 @@ def test_logins_in_the_month_need_a_latest_login(snapshot: pd.DataFrame, tmp_pat
 
 
 def test_a_rerun_replaces_the_report(snapshot: pd.DataFrame, tmp_path: Path) -> None:
-    failed = validate_snapshot(_duplicate_id(snapshot.copy()), CONTEXT, tmp_path)
+    validate_snapshot(_duplicate_id(snapshot.copy()), CONTEXT, tmp_path)
+    failed_again = validate_snapshot(_duplicate_id(snapshot.copy()), CONTEXT, tmp_path)
+
+    assert not failed_again.success
+    assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1  # this run's only
+
     passed = validate_snapshot(snapshot, CONTEXT, tmp_path)
 
-    assert not failed.success and passed.success
-    pages = list((tmp_path / "data_docs" / "validations").rglob("*.html"))
-    assert len(pages) == 1
+    assert passed.success
+    assert not (tmp_path / "data_docs").exists()  # no stale failure left to mislead anyone
+    assert json.loads((tmp_path / "validation.json").read_text(encoding="utf-8"))["success"] is True
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
