@@ -93,8 +93,8 @@ def decide_step(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, 
     with what changed since the previous month's list."""
     from include.dms_billing.list_changes import compare_with_previous, read_previous_list
 
-    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    snapshot = pq.read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     billed = decide(snapshot, job.window(), status_map, job.client_code)
     billed, changes = compare_with_previous(billed, snapshot, job.window(), status_map, read_previous_list(paths))
-    return write_billable_list(billed, len(snapshot), paths, report, changes)
+    return write_billable_list(billed, snapshot.num_rows, paths, report, changes)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from include.dms_billing.billing_month import BillingMonth, BillingWindow
 from include.dms_billing.columns import CHANGE_NEW, CHANGE_UNCHANGED
@@ -85,9 +87,9 @@ def _local(moment: pd.Timestamp, tz: str) -> str:
     return moment.tz_convert(tz).isoformat()
 
 
-def _why_not_billable(user_id: int, facts: pd.DataFrame, status: pd.DataFrame, window: BillingWindow) -> str:
-    """Why a user on last month's list is not on this one, from this month's snapshot."""
-    if user_id not in facts.index:
+def _why_not_billable(user_id: int, status: pd.DataFrame, window: BillingWindow) -> str:
+    """Why a user on last month's list is not on this one, from this month's status (by user id)."""
+    if user_id not in status.index:
         return "no longer in Sokrio DMS"
     source, set_at = status.at[user_id, "status_source"], status.at[user_id, "status_set_at"]
     no_login = "no login in the month"
@@ -100,7 +102,7 @@ def _why_not_billable(user_id: int, facts: pd.DataFrame, status: pd.DataFrame, w
 
 def compare_with_previous(
     billed: pd.DataFrame,
-    snapshot: pd.DataFrame,
+    snapshot: pa.Table,
     window: BillingWindow,
     status_map: StatusMap,
     previous: pd.DataFrame | None,
@@ -119,14 +121,13 @@ def compare_with_previous(
         for r in billed[is_new].itertuples(index=False)
     ]
     left = previous[~previous["user_id"].isin(set(billed["user_id"]))].sort_values("user_id")
-    facts = snapshot.set_index("user_id", drop=False)
-    gone = facts.loc[facts.index.intersection(left["user_id"])]
-    status = status_at_month_end(gone, window, status_map) if len(gone) else pd.DataFrame()
-    if len(gone) and (status["status_at_month_end"] == ACTIVE).any():  # cannot be: active is billable
+    gone = snapshot.filter(pc.is_in(snapshot["user_id"], value_set=pa.array(left["user_id"], pa.int64())))
+    status = status_at_month_end(gone, window, status_map).to_pandas().set_axis(gone["user_id"].to_pylist())
+    if (status["status_at_month_end"] == ACTIVE).any():  # cannot be: active is billable
         raise ValueError("a user active at month end is missing from the list")
     no_longer = [
         ChangedUser(int(r.user_id), _text(r.username), _text(r.full_name),
-                    _why_not_billable(int(r.user_id), gone, status, window), r.billable_reason)
+                    _why_not_billable(int(r.user_id), status, window), r.billable_reason)
         for r in left.itertuples(index=False)
     ]
     return billed, ListChanges(str(month), str(month.previous()), len(previous), len(billed), newly, no_longer)

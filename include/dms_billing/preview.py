@@ -189,7 +189,7 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     paths = preview_paths(job, root)
     window = preview_window(job, as_of)
     extract_user_facts(engine, job.client_id, window, paths.snapshot)
-    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    snapshot = pq.read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     projected = decide(snapshot, window, status_map, job.client_code)
     previous = read_previous_list(ClientMonthPaths(paths.root, job.billing_month, job.client_code))

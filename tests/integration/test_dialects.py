@@ -39,7 +39,7 @@ def _lists(url: str | sa.URL, folder: Path) -> dict[tuple[str, str], pd.DataFram
                 window = billing_window(month, client.timezone)
                 target = folder / f"{client.client_code}-{month}.parquet"
                 extract_user_facts(engine, client.client_id, window, target)
-                billed = decide(pq.read_table(target).to_pandas(), window, StatusMap(), client.client_code)
+                billed = decide(pq.read_table(target), window, StatusMap(), client.client_code)
                 lists[(client.client_code, str(month))] = billed
         return lists
     finally:

@@ -29,7 +29,7 @@ def _bill(engine: sa.Engine, client_id: int, window, tmp_path: Path):
     rows = extract_user_facts(engine, client_id, window, target)
     table = pq.read_table(target)
     assert table.schema.equals(SNAPSHOT_SCHEMA) and table.num_rows == rows
-    return decide(table.to_pandas(), window, StatusMap(), "C")
+    return decide(table, window, StatusMap(), "C")
 
 
 def _as_expected(billed) -> dict[int, reference_rule.Expected]:

@@ -18,11 +18,11 @@ JUNE = billing_window(BillingMonth(2023, 6), "Asia/Kolkata")
 OLD = pd.Timestamp(JUNE.start - timedelta(days=90))
 
 
-def snapshot(*rows: dict) -> pd.DataFrame:
+def snapshot(*rows: dict) -> pa.Table:
     base = {name: None for name in SNAPSHOT_SCHEMA.names}
     base.update(client_id=1, current_status="active", created_at=OLD, logins_in_month=0)
     records = [{**base, "username": f"u{i + 1}", "user_id": i + 1, **row} for i, row in enumerate(rows)]
-    return pa.Table.from_pylist(records, schema=SNAPSHOT_SCHEMA).to_pandas()
+    return pa.Table.from_pylist(records, schema=SNAPSHOT_SCHEMA)
 
 
 def previous_list(*user_ids: int, reason: str = "active") -> pd.DataFrame:

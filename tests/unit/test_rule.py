@@ -15,11 +15,11 @@ WINDOW = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
 OLD = pd.Timestamp(WINDOW.start - timedelta(days=90))
 
 
-def snapshot(*rows: dict) -> pd.DataFrame:
+def snapshot(*rows: dict) -> pa.Table:
     base = {name: None for name in SNAPSHOT_SCHEMA.names}
     base.update(client_id=1, username="u", current_status="active", created_at=OLD, logins_in_month=0)
     records = [{**base, "user_id": i + 1, **row} for i, row in enumerate(rows)]
-    return pa.Table.from_pylist(records, schema=SNAPSHOT_SCHEMA).to_pandas()
+    return pa.Table.from_pylist(records, schema=SNAPSHOT_SCHEMA)
 
 
 def reasons(frame: pd.DataFrame) -> dict[int, str]:
