@@ -219,7 +219,7 @@ def preview_email(envelope, job: ClientJob, summary: dict, projected: pd.DataFra
     from include.dms_billing.invoice import month_name
     from include.dms_billing.messages import XLSX_TYPE, _attach, _new_message, column_meanings
     from include.dms_billing.render import render_template
-    from include.dms_billing.spreadsheets import list_sheet, new_workbook, workbook_bytes
+    from include.dms_billing.spreadsheets import Workbook, list_sheet
 
     if (summary["client_code"], summary["billing_month"], summary["projected"]) != (
             job.client_code, job.billing_month, len(projected)):
@@ -248,11 +248,11 @@ def preview_email(envelope, job: ClientJob, summary: dict, projected: pd.DataFra
                f"{len(idle):,} active without a login; changes count until {context['deadline']}")
     msg = _new_message(envelope, PREVIEW, subject, render_template("preview_email.txt.j2", **context),
                        render_template("preview_email.html.j2", **context), job.client_code, job.billing_month)
-    workbook = new_workbook()
+    workbook = Workbook()
     list_sheet(workbook, "Projected list", projected)
     list_sheet(workbook, "Active, not logged in", idle)
     _attach(msg, to_csv_text(projected).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    _attach(msg, workbook_bytes(workbook), XLSX_TYPE, f"{stem}.xlsx")
+    _attach(msg, workbook.to_bytes(), XLSX_TYPE, f"{stem}.xlsx")
     return msg
 
 
