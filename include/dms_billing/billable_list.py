@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from include.dms_billing.atomic import atomic_path, write_text
 from include.dms_billing.columns import ATTACHMENT_COLUMNS, BILLABLE_REASONS
 from include.dms_billing.paths import ClientMonthPaths
-from include.dms_billing.spreadsheets import neutralise
+from include.dms_billing.spreadsheets import list_cells
 
 if TYPE_CHECKING:
     from include.dms_billing.list_changes import ListChanges
@@ -48,21 +48,12 @@ class ListSummary:
         return cls(**json.loads(text))
 
 
-TEXT_COLUMNS = ("username", "full_name", "role")  # free text typed into the DMS
-TIME_COLUMNS = ("last_login_at", "status_set_at")  # local aware times, ISO 8601 in the files
-
-
 def to_csv_text(billed: pd.DataFrame) -> str:
     """The list as people read it: the contract's columns, local ISO times, UTF-8.
 
-    Free-text cells that a spreadsheet would run as a formula are neutralised.
+    Text cells that a spreadsheet would run as a formula are neutralised.
     """
-    frame = billed[ATTACHMENT_COLUMNS].copy()
-    for column in TEXT_COLUMNS:
-        frame[column] = frame[column].map(lambda v: v if pd.isna(v) else neutralise(str(v)))
-    for column in TIME_COLUMNS:
-        frame[column] = frame[column].map(lambda t: "" if pd.isna(t) else t.isoformat())
-    return frame.to_csv(index=False, lineterminator="\n")
+    return list_cells(billed, ATTACHMENT_COLUMNS).to_csv(index=False, lineterminator="\n")
 
 
 def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path) -> ListSummary:

@@ -53,7 +53,8 @@ def fetch_clients(engine: sa.Engine) -> list[SourceClient]:
 
 
 def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:
-    frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=SNAPSHOT_COLUMNS)  # plain tuples: pandas probes a Row slowly
+    # Plain tuples: pandas probes each SQLAlchemy Row for attributes, slowly.
+    frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=SNAPSHOT_COLUMNS)
     for column in SNAPSHOT_TIMESTAMP_COLUMNS:
         # SQLite returns text, the others naive datetimes; both are UTC wall time.
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")

@@ -12,13 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pypdf
 import pytest
 
 from include.dms_billing.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
 from include.dms_billing.invoice import ADJUSTMENT, InvoiceLine
 from include.dms_billing.render import environment, render_invoice_html, render_invoice_pdf
-from include.dms_billing.spreadsheets import finance_csv_bytes, list_xlsx_bytes, neutralise
+from include.dms_billing.spreadsheets import finance_csv_bytes, iso_text, list_xlsx_bytes, neutralised
 from tests.samples import FORMULA_NAME, make_billed, make_invoice
 
 
@@ -85,8 +86,22 @@ def test_pdf_is_a4_and_fetches_nothing(tmp_path: Path) -> None:
         ("\tx", "'\tx"), ("\rx", "'\rx"), ("রহিম", "রহিম"), ("a=b", "a=b"), ("", ""),
     ],
 )
-def test_neutralise(value: str, expected: str) -> None:
-    assert neutralise(value) == expected
+def test_neutralised(value: str, expected: str) -> None:
+    column = pd.Series([value, None], dtype="str")
+    assert neutralised(column).iloc[0] == expected and pd.isna(neutralised(column).iloc[1])
+
+
+@pytest.mark.parametrize("zone", ["Asia/Dhaka", "Asia/Kathmandu", "America/New_York", "Europe/London", "UTC"])
+def test_iso_text_writes_what_isoformat_writes(zone: str) -> None:
+    utc = pd.Series(pd.to_datetime(
+        ["2023-11-28 10:11:12", "2023-03-12 07:30:00.123456", None, "2023-10-29 00:59:59", "2023-03-26 01:00:00"],
+        utc=True, format="ISO8601",
+    )).astype("datetime64[us, UTC]")
+    local = utc.dt.tz_convert(zone)
+    assert iso_text(local).tolist()[:2] + iso_text(local).tolist()[3:] == [
+        t.isoformat() for t in local if not pd.isna(t)
+    ]
+    assert pd.isna(iso_text(local).iloc[2])
 
 
 def _sheet_rows(data: bytes) -> tuple[openpyxl.worksheet.worksheet.Worksheet, list[tuple]]:
