@@ -192,8 +192,9 @@ def _site_config(base_directory: Path) -> dict[str, Any]:
     }
 
 
-def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -> Any:
-    """Run the suite on ``snapshot``; when it fails, build its Data Docs in ``docs_dir``. The GX result."""
+def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, result_format: str, docs_dir: Path | None) -> Any:
+    """Run the suite on ``snapshot`` in a context of its own, building its Data Docs in
+    ``docs_dir`` when given. The GX result."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -208,8 +209,8 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -
     # Built whole, then stored once: adding expectations one by one re-serialises the suite each time.
     suite = context.suites.add(gx.ExpectationSuite(name=f"user_facts_{name}", expectations=build_expectations(ctx)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": snapshot}, result_format="SUMMARY")
-    if not result.success:  # the run's result is in the context's store: the site renders it
+    result = definition.run(batch_parameters={"dataframe": snapshot}, result_format=result_format)
+    if docs_dir is not None:  # the run's result is in the context's store: the site renders it
         context.add_data_docs_site(site_name=SITE_NAME, site_config=_site_config(docs_dir))
         context.build_data_docs(site_names=[SITE_NAME])
     return result
@@ -218,14 +219,18 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, docs_dir: Path) -
 def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path) -> ValidationOutcome:
     """Validate, write ``validation.json`` (and, on failure, Data Docs) under ``report_dir``.
 
-    The Data Docs are built in a temporary folder and swapped in whole, so the folder holds one
-    complete report, this run's, or none when this run passed.
+    The suite runs first for pass or fail only (GX's ``BOOLEAN_ONLY``: half the metrics, half
+    the time); a client-month that fails is run again for the counts, samples and Data Docs the
+    data team reads. The Data Docs are built in a temporary folder and swapped in whole, so the
+    folder holds one complete report, this run's, or none when this run passed.
     """
     report_dir.mkdir(parents=True, exist_ok=True)
     docs_dir = report_dir / DOCS_DIR
     staging = Path(tempfile.mkdtemp(prefix=f".{DOCS_DIR}.", dir=report_dir))
     try:
-        result = _run_suite(snapshot, ctx, staging)
+        result = _run_suite(snapshot, ctx, "BOOLEAN_ONLY", None)
+        if not result.success:
+            result = _run_suite(snapshot, ctx, "SUMMARY", staging)
         old = report_dir / f".{DOCS_DIR}.old"
         shutil.rmtree(old, ignore_errors=True)
         if docs_dir.exists():
