@@ -609,7 +609,8 @@ def render_report(
         "work, the note says what starting Python and importing took on top; *peak MB* is the "
         "child's maximum resident memory. Ratios are to the floor: one hand-written PostgreSQL "
         "query computing the same billable set (its rows fetched), which the bench checks gives "
-        "the same count as the pipeline.", "",
+        "the same count as the pipeline. A second floor computes what the list says of each billable "
+        "user (status and when it was set, latest login, logins in the month) in one query.", "",
         "Database: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()) + ".", "",
         f"## {TARGETS}", "", *targets(results), "",
         "## Scaling: time (s) and peak memory (MB) per stage as the month's logins grow", "",
