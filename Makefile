@@ -70,7 +70,7 @@ test: venv
 
 # A month close at scale (100 clients, 500,000 users, 5M/10M/20M logins a month) on the local
 # PostgreSQL, measured against the database's own floor; writes docs/benchmarks.md. The first
-# run loads the database (about 20 minutes); later runs reuse it.
+# run loads the database (7 to 15 minutes); later runs reuse it.
 bench: venv
 	$(PY) -m tools.bench
 
