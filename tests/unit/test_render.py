@@ -129,6 +129,14 @@ def test_list_xlsx_formula_cells_are_text() -> None:
     assert not any(cell.data_type == "f" for row in sheet.iter_rows() for cell in row)
 
 
+def test_list_xlsx_keeps_text_that_looks_like_a_number_or_a_link_as_text() -> None:
+    billed = make_billed().assign(username=["00123", "1e5", "https://evil.example/x", "x"])
+    sheet, rows = _sheet_rows(list_xlsx_bytes(billed, "list"))
+    assert [row[1] for row in rows[1:4]] == ["00123", "1e5", "https://evil.example/x"]
+    assert [sheet.cell(row=r, column=2).data_type for r in (2, 3, 4)] == ["s", "s", "s"]
+    assert all(cell.hyperlink is None for row in sheet.iter_rows() for cell in row)
+
+
 def test_list_xlsx_drops_control_characters_xml_cannot_hold() -> None:
     billed = make_billed().assign(full_name=["Bell\x07 Name", "ok", "ok", "ok"])
     assert _sheet_rows(list_xlsx_bytes(billed, "list"))[1][1][2] == "Bell Name"
