@@ -22,8 +22,11 @@ class WaitForClientMoment(BaseSensorOperator):
     """
 
     template_fields = ("job",)  # the mapped job is resolved as it is, never rendered as Jinja
+    MOMENTS = ("month_closes_at", "invoice_day")  # checked when the DAG is parsed, not when it runs
 
     def __init__(self, *, job: Any, moment: str, **kwargs: Any) -> None:
+        if moment not in self.MOMENTS:
+            raise ValueError(f"unknown moment {moment!r}: expected one of {self.MOMENTS}")
         super().__init__(**kwargs)
         self.job = job
         self.moment = moment

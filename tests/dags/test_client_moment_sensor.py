@@ -42,3 +42,8 @@ def test_a_moment_already_past_returns_at_once_and_says_what_it_was():
 def test_a_client_whose_timezone_is_unknown_fails_without_retry():
     with pytest.raises(AirflowFailException, match="Mars/Olympus"):
         _sensor(_job("2023-11", tz="Mars/Olympus"), "month_closes_at").execute({})
+
+
+def test_an_unknown_moment_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="month_closes_at"):
+        _sensor(_job("2023-11"), "month_closed")
