@@ -22,15 +22,10 @@ when not delivering, keeps it unsent as `previews/.../preview.eml`.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
-from include.dms_billing.alerts import BillingAlertNotifier
-
-# Retries outlast a killed send's claim (delivery.CLAIM_LEASE, 15 minutes), as in the monthly DAG.
-SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
+from include.dms_billing.task_retries import SEND_RETRIES, default_args
 
 
 @dag(
@@ -41,11 +36,7 @@ SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
     max_active_runs=1,
     doc_md=__doc__,
     tags=["billing", "dms", "preview"],
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "on_failure_callback": BillingAlertNotifier(),
-    },
+    default_args=default_args(),
     params={
         "as_of": Param(
             None,

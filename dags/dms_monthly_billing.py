@@ -33,18 +33,13 @@ records every invoice and email.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
-from include.dms_billing.alerts import BillingAlertNotifier
+from include.dms_billing.task_retries import SEND_RETRIES, default_args
 
 SCHEDULE_TZ = "Asia/Dhaka"
-# A send killed half-way leaves its claim for 15 minutes (delivery.CLAIM_LEASE): the retries of
-# the tasks that send outlast it, so a killed send is retried after the claim has lapsed.
-SEND_RETRIES = dict(retries=4, retry_delay=timedelta(minutes=5))
 
 
 def _delivering(params, dag_run) -> bool:
@@ -61,11 +56,7 @@ def _delivering(params, dag_run) -> bool:
     max_active_runs=1,
     doc_md=__doc__,
     tags=["billing", "dms"],
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "on_failure_callback": BillingAlertNotifier(),
-    },
+    default_args=default_args(),
     params={
         "billing_month": Param(
             None,
