@@ -18,8 +18,8 @@ triggerer, until its own month has closed.
    expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
 4. `decide`: the rule; `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
 5. `deliver_list` (day 1): the list emailed, or, when the run does not deliver, kept unsent under `archive/`;
-6. `wait_for_invoice_day`: the first working day in the client's calendar (deferred; at once
-   when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
+6. `wait_for_invoice_day`: once the list is out, the first working day in the client's calendar
+   (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
    `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
 
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
@@ -141,10 +141,12 @@ def dms_monthly_billing():
         wait_close >> snapshot
         report = validate(job)
         snapshot >> report
-        decided = decide(job, report)
-        decided >> deliver_list(job)
+        # The invoice follows the list it is built from: a client whose list could not go out
+        # gets no invoice.
+        listed = deliver_list(job)
+        decide(job, report) >> listed
         wait_invoice = WaitForClientMoment(task_id="wait_for_invoice_day", job=job, moment="invoice_day")
-        decided >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
+        listed >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:

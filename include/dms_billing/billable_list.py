@@ -49,11 +49,23 @@ class ListSummary:
 
 
 def to_csv_text(billed: pd.DataFrame) -> str:
-    """The list as people read it: the contract's columns, local ISO times, UTF-8.
+    """The list as people read it: the contract's columns, local ISO times, UTF-8, one line a row.
 
-    Text cells that a spreadsheet would run as a formula are neutralised.
+    Text cells that a spreadsheet would run as a formula are neutralised. A field holding any
+    line break (``\\n``, ``\\r`` or both) is quoted, so it stays one field of one row.
     """
-    return list_cells(billed, ATTACHMENT_COLUMNS).to_csv(index=False, lineterminator="\n")
+    # Python's csv quotes a field holding a character of the line terminator, so "\r\n" quotes
+    # both kinds of break; the rows are then ended with "\n" alone, outside the quotes.
+    crlf = list_cells(billed, ATTACHMENT_COLUMNS).to_csv(index=False, lineterminator="\r\n")
+    return lf_row_ends(crlf)
+
+
+def lf_row_ends(csv_text: str) -> str:
+    """``\\r\\n`` row ends as ``\\n``, leaving quoted fields as they are: text outside quotes is
+    every other piece between double quotes (an escaped ``""`` leaves an empty piece)."""
+    pieces = csv_text.split('"')
+    pieces[::2] = [piece.replace("\r\n", "\n") for piece in pieces[::2]]
+    return '"'.join(pieces)
 
 
 def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path) -> ListSummary:

@@ -28,32 +28,36 @@ class ClientDataError(ValueError):
 
 
 def month_closes_at(job: ClientJob) -> str:
-    """When the client's month ends (ISO, UTC); checks the client's code and timezone first."""
-    if not CLIENT_CODE_RE.match(job.client_code):
+    """When the client's month ends (ISO, UTC); checks the client's code, timezone and the
+    fields its emails carry first, so a client that would be refused later fails here."""
+    if not CLIENT_CODE_RE.fullmatch(job.client_code):
         raise ClientDataError(f"client code {job.client_code!r} is not a plain code; refusing to bill it")
     try:
         zone(job.timezone)
     except ValueError as exc:
         raise ClientDataError(f"client {job.client_code}: {exc}") from None
-    check_addresses(job)
+    check_mail_fields(job)
     return job.window().end.isoformat()
 
 
-def check_addresses(job: ClientJob) -> None:
-    """The client's correspondence address (required) and account manager's (optional) must each
-    be one plain email address: a missing or malformed one fails this client before any work."""
-    from include.dms_billing.messages import address_header
+def check_mail_fields(job: ClientJob) -> None:
+    """What the client's emails take from the DMS must be usable as it is: the name (in the
+    subject) without a line break, the correspondence address (required) and the account
+    manager's (optional) each one plain email address. Checked before any work, so a client
+    whose list email would be refused never reaches its invoice."""
+    from include.dms_billing.messages import address_header, header_value
 
     addresses = {"correspondence_email": job.correspondence_email, "account_manager_email": job.account_manager_email}
-    for field, address in addresses.items():
-        if address is None and field == "account_manager_email":
-            continue
-        try:
+    try:
+        header_value("client name", job.client_name)
+        for field, address in addresses.items():
+            if address is None and field == "account_manager_email":
+                continue
             if not (address or "").strip():
                 raise ValueError(f"{field} is missing")
             address_header(field, [address])
-        except ValueError as exc:
-            raise ClientDataError(f"client {job.client_code}: {exc}") from None
+    except ValueError as exc:
+        raise ClientDataError(f"client {job.client_code}: {exc}") from None
 
 
 def _remove_list(paths: ClientMonthPaths) -> None:

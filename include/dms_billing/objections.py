@@ -55,7 +55,7 @@ class RecordedObjection:
 
 def _form_problems(request: ObjectionRequest) -> list[str]:
     problems = []
-    if not CLIENT_CODE_RE.match(request.client_code or ""):
+    if not CLIENT_CODE_RE.fullmatch(request.client_code or ""):
         problems.append(f"client code {request.client_code!r} is not a valid code")
     try:
         BillingMonth.parse(request.billing_month)

@@ -19,7 +19,8 @@ from include.dms_billing.billing_month import (
 )
 from include.dms_billing.extract import SourceClient
 
-CLIENT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+# Matched with ``fullmatch`` only: ``$`` alone would let a trailing newline through into folder names.
+CLIENT_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 class RunRequestError(ValueError):
@@ -66,7 +67,7 @@ def requested_codes(param: Iterable[str] | str | None) -> list[str]:
     if param is None or param == "":
         return []
     codes = [param] if isinstance(param, str) else list(param)
-    bad = [c for c in codes if not isinstance(c, str) or not CLIENT_CODE_RE.match(c)]
+    bad = [c for c in codes if not isinstance(c, str) or not CLIENT_CODE_RE.fullmatch(c)]
     if bad:
         raise RunRequestError(f"invalid client codes (letters, digits, '-' and '_' only): {bad!r}")
     return sorted(set(codes))

@@ -72,3 +72,14 @@ def test_schedule_yields_calendar_months_in_dhaka() -> None:
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert set(dag.params) >= {"billing_month", "clients", "deliver", "resend"}
     assert datetime(2023, 4, 1, tzinfo=dhaka) == dag.start_date
+
+
+def test_a_clients_invoice_waits_for_its_list_to_be_out() -> None:
+    """The invoice is built from the list the client got: a list that failed to go out (a
+    refused email, a mail outage) holds the invoice back."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
+    in_group = {t for t in dag.get_task("bill_client.wait_for_invoice_day").upstream_task_ids if "." in t}
+    assert in_group == {"bill_client.deliver_list"}  # besides plan_run, which maps the jobs
+    assert "bill_client.wait_for_invoice_day" in dag.get_task("bill_client.issue_invoice").upstream_task_ids

@@ -71,6 +71,7 @@ BAD = {
     "BADADDR": "correspondence_email entry must be one email address: 'accounts at example'",
     "TWOADDR": "correspondence_email entry must be one email address: 'a@x.example, evil@y.example'",
     "CRLFADDR": "correspondence_email must not contain a line break",
+    "CRLFNAME": "client name must not contain a line break",
     "BADAM": "account_manager_email entry must be one email address: '@nobody'",
 }
 
@@ -116,6 +117,7 @@ def _dms(path: Path) -> tuple[sa.Engine, Source]:
     by_code["TWOADDR"]["correspondence_email"] = "a@x.example, evil@y.example"
     by_code["CRLFADDR"]["correspondence_email"] = "a@x.example\r\nBcc: evil@y.example"
     by_code["BADAM"]["account_manager_email"] = "@nobody"
+    by_code["CRLFNAME"]["name"] = "Evil Ltd\r\nBcc: evil@y.example"
     engine = sa.create_engine(f"sqlite:///{path}")
     _relaxed_schema(engine)
     src.load(engine, create_schema=False)
@@ -243,3 +245,26 @@ def test_the_client_name_in_any_script_is_in_the_invoice_pdf(billed) -> None:
     flat = "".join(text.split())
     for fragment in ("شركةالنور", "חברתאור", "😀"):
         assert fragment in flat
+
+
+@pytest.mark.parametrize("code", ["ACME\n", "ACME\r\n", " ACME", "ACME/.."])
+def test_a_client_code_is_matched_whole(code: str) -> None:
+    """A trailing newline passes ``re.match`` with ``$``; it must not become a folder name."""
+    from dataclasses import replace
+
+    from include.dms_billing.client_steps import ClientDataError, month_closes_at
+    from include.dms_billing.run_plan import RunRequestError, requested_codes
+
+    with pytest.raises(RunRequestError, match="invalid client codes"):
+        requested_codes([code])
+    [job] = plan_clients(fetch_clients(_one_client_dms()), [], MAY)
+    with pytest.raises(ClientDataError, match="is not a plain code"):
+        month_closes_at(replace(job, client_code=code))
+
+
+def _one_client_dms() -> sa.Engine:
+    src = Source()
+    src.client(1, "ACME", "Asia/Dhaka")
+    engine = sa.create_engine("sqlite://")
+    src.load(engine)
+    return engine

@@ -11,6 +11,7 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pypdf
 import pytest
 import sqlalchemy as sa
@@ -173,3 +174,18 @@ def test_no_output_file_is_world_readable(delivered, data_root: Path) -> None:
     assert any(p.name == "validation.json" for p in files) and any(p.suffix == ".eml" for p in files)
     readable = [str(p.relative_to(data_root)) for p in files if p.stat().st_mode & stat.S_IROTH]
     assert readable == []
+
+
+@pytest.mark.parametrize("brk", ["\r", "\n", "\r\n", "\n\r"])
+def test_a_line_break_in_any_text_field_stays_inside_its_csv_row(brk: str) -> None:
+    billed = make_billed()
+    billed["full_name"] = [f"Line one{brk}line two", *billed["full_name"][1:]]
+    billed["username"] = [billed["username"][0], f'say "hi"{brk}', *billed["username"][2:]]
+    billed["role"] = [*billed["role"][:-1], f"SR{brk}"]
+    text = to_csv_text(billed)
+    for parse in (lambda t: list(csv.DictReader(io.StringIO(t, newline=""))),
+                  lambda t: pd.read_csv(io.StringIO(t), dtype=str, keep_default_na=False).to_dict("records")):
+        rows = parse(text)
+        assert [int(r["user_id"]) for r in rows] == list(billed["user_id"])
+        assert rows[0]["full_name"] == f"Line one{brk}line two"
+        assert rows[1]["username"] == f'say "hi"{brk}' and rows[-1]["role"] == f"SR{brk}"
