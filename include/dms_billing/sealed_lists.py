@@ -58,10 +58,17 @@ def _label(paths: ClientMonthPaths) -> str:
     return f"{paths.client_code} {paths.billing_month}"
 
 
+def _files_missing(paths: ClientMonthPaths) -> SealBroken | None:
+    if all(p.exists() for p in (paths.summary, paths.billable_csv, paths.billable_parquet)):
+        return None
+    return SealBroken(f"no complete list of {_label(paths)} under {paths.billable_csv.parent}")
+
+
 def fingerprint(paths: ClientMonthPaths) -> Fingerprint:
     """The fingerprint of the complete list on disk (its summary written, counts agreeing)."""
-    if not all(p.exists() for p in (paths.summary, paths.billable_csv, paths.billable_parquet)):
-        raise SealBroken(f"no complete list of {_label(paths)} under {paths.billable_csv.parent}")
+    missing = _files_missing(paths)
+    if missing:
+        raise missing
     rows = pq.ParquetFile(paths.billable_parquet).metadata.num_rows
     if read_summary(paths).billable != rows:
         raise SealBroken(f"the list of {_label(paths)} has {rows} rows but its summary counts another number")
@@ -69,17 +76,17 @@ def fingerprint(paths: ClientMonthPaths) -> Fingerprint:
 
 
 def verify(paths: ClientMonthPaths, sealed: Fingerprint) -> None:
-    """Refuse, clearly, unless the files on disk are the list that was sealed."""
-    try:
-        actual = fingerprint(paths)
-    except SealBroken as exc:
-        raise SealBroken(f"the sealed list of {_label(paths)} is missing or incomplete ({exc}); "
-                         "restore the sealed files, nothing was done with them") from None
-    if actual != sealed:
+    """Refuse, clearly, unless the files on disk are the list that was sealed (the hashes decide;
+    a Parquet file with the sealed hash has the sealed rows)."""
+    if _files_missing(paths):
+        raise SealBroken(f"the sealed list of {_label(paths)} is missing or incomplete under "
+                         f"{paths.billable_csv.parent}; restore the sealed files, nothing was done with them")
+    actual = (_sha256(paths.billable_csv), _sha256(paths.billable_parquet))
+    if actual != (sealed.csv_sha256, sealed.parquet_sha256):
         raise SealBroken(
-            f"the list of {_label(paths)} on disk is not the sealed list: CSV SHA-256 {actual.csv_sha256[:12]}…, "
-            f"{actual.row_count} rows; sealed {sealed.csv_sha256[:12]}…, {sealed.row_count} rows. "
-            "Restore the sealed files; nothing was done with them")
+            f"the list of {_label(paths)} on disk is not the sealed list: CSV SHA-256 {actual[0][:12]}…, "
+            f"Parquet {actual[1][:12]}…; sealed {sealed.csv_sha256[:12]}…, {sealed.parquet_sha256[:12]}…, "
+            f"{sealed.row_count} rows. Restore the sealed files; nothing was done with them")
 
 
 def read_marker(paths: ClientMonthPaths) -> Fingerprint | None:
