@@ -109,10 +109,10 @@ def dms_monthly_billing():
             return task_calls.validate(job)
 
         @task
-        def decide(job: dict, report: str) -> dict:
+        def decide(job: dict, report: str, run_id=None) -> dict:
             from include.dms_billing import task_calls
 
-            return task_calls.decide(job, report)
+            return task_calls.decide(job, report, run_id)
 
         @task(**SEND_RETRIES)
         def deliver_list(job: dict, params=None, dag_run=None, run_id=None) -> str | None:

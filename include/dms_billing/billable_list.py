@@ -87,7 +87,13 @@ def write_billable_list(
     billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path,
     changes: ListChanges | None = None,
 ) -> ListSummary:
-    """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark."""
+    """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark.
+
+    Never over a sealed list (contract section 8): a later run's list is a revision beside it.
+    """
+    if paths.seal_marker.exists():
+        raise ValueError(f"the list of {paths.client_code} {paths.billing_month} is sealed (billed); "
+                         "it is not rewritten")
     with atomic_path(paths.billable_parquet) as tmp:
         pq.write_table(pa.Table.from_pandas(billed, preserve_index=False), tmp)
     write_text(paths.billable_csv, to_csv_text(billed))

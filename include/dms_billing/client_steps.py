@@ -9,17 +9,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from include.dms_billing.atomic import restrict
-from include.dms_billing.billable_list import ListSummary, write_billable_list
+from include.dms_billing.billable_list import ListSummary, read_summary, write_billable_list
 from include.dms_billing.billing_month import zone
 from include.dms_billing.config import BillingConfig
 from include.dms_billing.extract import extract_user_facts
+from include.dms_billing.list_changes import ListChanges
 from include.dms_billing.paths import ClientMonthPaths
+from include.dms_billing.revisions import Recheck, recheck, write_recheck
 from include.dms_billing.rule import decide
 from include.dms_billing.run_plan import CLIENT_CODE_RE, ClientJob
+from include.dms_billing.sealed_lists import Fingerprint, read_marker, verify
 from include.dms_billing.validation import ValidationContext, ValidationOutcome, validate_snapshot
 
 
@@ -61,7 +66,14 @@ def check_mail_fields(job: ClientJob) -> None:
 
 
 def _remove_list(paths: ClientMonthPaths) -> None:
-    """Drop a previous run's list so that a client whose data now fails has no list at all."""
+    """Drop a previous run's list so that a client whose data now fails has no list at all.
+
+    A sealed list was billed (contract section 8): it is never removed, only the previous
+    run's comparison with it, so that the report shows what this run found.
+    """
+    paths.last_check.unlink(missing_ok=True)
+    if paths.seal_marker.exists():
+        return
     for path in (paths.summary, paths.billable_csv, paths.billable_parquet, paths.changes):
         path.unlink(missing_ok=True)
 
@@ -92,13 +104,46 @@ def validate_step(
     return outcome
 
 
-def decide_step(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path) -> ListSummary:
-    """Apply the billing rule to the validated snapshot and write the client's list, marked
-    with what changed since the previous month's list."""
+def _recompute(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, previous_seal: Fingerprint | None
+) -> tuple[pa.Table, pd.DataFrame, ListChanges]:
+    """The rule over the validated snapshot, marked with what changed since the previous month's list."""
     from include.dms_billing.list_changes import compare_with_previous, read_previous_list
 
     snapshot = pq.read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     billed = decide(snapshot, job.window(), status_map, job.client_code)
-    billed, changes = compare_with_previous(billed, snapshot, job.window(), status_map, read_previous_list(paths))
+    previous = read_previous_list(paths, previous_seal)
+    billed, changes = compare_with_previous(billed, snapshot, job.window(), status_map, previous)
+    return snapshot, billed, changes
+
+
+def decide_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path,
+    previous_seal: Fingerprint | None = None,
+) -> ListSummary:
+    """Apply the billing rule to the validated snapshot and write the client's list, marked
+    with what changed since the previous month's list (``previous_seal``: as sealed).
+
+    A sealed list (its marker beside it) is not rewritten: the month is rechecked against it
+    (``recheck_step``) and the sealed list's summary returned.
+    """
+    sealed = read_marker(paths)
+    if sealed is not None:
+        recheck_step(job, paths, config, sealed, previous_seal)
+        return read_summary(paths)
+    snapshot, billed, changes = _recompute(job, paths, config, previous_seal)
     return write_billable_list(billed, snapshot.num_rows, paths, report, changes)
+
+
+def recheck_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, sealed: Fingerprint,
+    previous_seal: Fingerprint | None = None,
+) -> Recheck:
+    """A sealed month run again: recompute and compare; a different list is kept as a revision
+    beside the sealed one, which stays byte for byte what was billed."""
+    verify(paths, sealed)
+    _, billed, _ = _recompute(job, paths, config, previous_seal)
+    found = recheck(paths, pd.read_parquet(paths.billable_parquet), billed)
+    write_recheck(paths, billed, found)
+    return found

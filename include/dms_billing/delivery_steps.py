@@ -23,7 +23,9 @@ from include.dms_billing.delivery import FINANCE, DeliveryKey, DeliveryOutcome, 
 from include.dms_billing.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 from include.dms_billing.ledger import IssuedInvoice, issue_invoice, month_invoices
 from include.dms_billing.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
+from include.dms_billing.revisions import Recheck
 from include.dms_billing.run_plan import ClientJob
+from include.dms_billing.sealed_lists import fingerprint, read_marker, recorded_seal, seal_list, seal_with_invoice, verify
 from include.dms_billing.work_calendar import invoice_date
 
 LIST, INVOICE, FINANCE_SUMMARY = "list", "invoice", "finance_summary"
@@ -89,16 +91,24 @@ def _render(invoice: Invoice) -> tuple[str, bytes]:
 def issue_invoice_step(
     ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, run_id: str
 ) -> IssuedInvoice:
-    """Issue (or find) the month's invoice and keep its HTML and PDF beside the list."""
-    summary = read_summary(paths)
+    """Issue (or find) the month's invoice and keep its HTML and PDF beside the list.
+
+    The invoice is built from the sealed list when the list is sealed already (it was sent),
+    and issuing it seals the list it was built from, in the same transaction.
+    """
+    seal = recorded_seal(ledger, paths, run_id)
+    built_from = seal.fingerprint if seal else fingerprint(paths)
+    if seal:
+        verify(paths, built_from)
     issued = issue_invoice(
         ledger,
         client_code=job.client_code,
         billing_month=job.billing_month,
         prefix=config.issuer.invoice_prefix,
-        build=draft_invoice(job, summary.billable, config),
+        build=draft_invoice(job, built_from.row_count, config),
         render=_render,
         run_id=run_id,
+        on_issue=lambda conn, invoice: seal_with_invoice(conn, paths, built_from, invoice.invoice_number, run_id),
     )
     number = issued.invoice.invoice_number
     write_text(paths.invoice_file(number, ".html"), issued.html)
@@ -163,6 +173,7 @@ def send_list_step(
     ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
     run_id: str, resend: bool, send: Sender,
 ) -> DeliveryOutcome:
+    seal_list(ledger, paths, run_id)  # the client receives it: sealed now, or checked against its seal
     key = DeliveryKey(job.client_code, job.billing_month, LIST)
     return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
 
@@ -179,13 +190,46 @@ def send_invoice_step(
 def archive_step(
     ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, kind: str, run_id: str
 ) -> str:
-    """Keep the email a delivering run would send, unsent, for review; returns its path."""
+    """Keep the email a delivering run would send, unsent, for review; returns its path.
+
+    Once the month is billed (its list sealed, its invoice issued) the kept email is kept as is.
+    """
+    kept = paths.archived_email(kind)
     if kind == LIST:
+        sealed = read_marker(paths)
+        if sealed is not None:
+            verify(paths, sealed)
+            if kept.exists():
+                return str(kept)
         message = _list_message(job, paths, config).build("<archived@local>")
     else:
         issued = issue_invoice_step(ledger, job, paths, config, run_id)
+        if not issued.newly_issued and kept.exists():
+            return str(kept)
         message = _invoice_message(issued, job, config).build("<archived@local>")
-    return str(write_bytes(paths.archived_email(kind), message.as_bytes()))
+    return str(write_bytes(kept, message.as_bytes()))
+
+
+def revision_alert_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, found: Recheck, send: Sender,
+) -> DeliveryOutcome | None:
+    """Tell the data team and finance that a billed month recomputes differently: once per
+    revision (the delivery ledger's ``detail``), whether or not the run delivers client emails."""
+    from include.dms_billing.revision_email import KIND_REVISION, revision_email
+
+    if found.revision is None:
+        return None
+    seal = recorded_seal(ledger, paths, run_id)
+    to = tuple(dict.fromkeys((*config.delivery.data_team, *config.delivery.finance)))
+    invoice_number = seal.invoice_number if seal else None
+
+    def build(message_id: str) -> EmailMessage:
+        return revision_email(_envelope(config, to, (), message_id), job.client_name, paths, found, invoice_number,
+                              run_id)
+
+    key = DeliveryKey(job.client_code, job.billing_month, KIND_REVISION)
+    return _deliver(ledger, key, Outgoing(to, build), config, run_id, False, send, detail=found.revision)
 
 
 def finance_summary_step(

@@ -142,13 +142,15 @@ def issue_invoice(
     build: Callable[[str, list[InvoiceLine]], Invoice],
     render: Callable[[Invoice], tuple[str, bytes]],
     run_id: str,
+    on_issue: Callable[[sa.Connection, Invoice], None] | None = None,
 ) -> IssuedInvoice:
     """The client's invoice for the month: the one already issued, or a new one numbered next.
 
     ``build`` makes the invoice for a given number and the pending adjustment lines, ``render``
     its HTML and PDF; both run outside any transaction, so no lock is held while the PDF
     renders. Issuing marks those adjustments applied in the same transaction, so each is
-    applied exactly once.
+    applied exactly once. ``on_issue`` runs in that transaction too (sealing the list the
+    invoice was built from), and only when this call issues the invoice.
     """
     for _ in range(MAX_NUMBER_RACES):
         with engine.connect() as conn:
@@ -163,6 +165,8 @@ def issue_invoice(
             with engine.begin() as conn:
                 _insert(conn, sequence, invoice, html, pdf, run_id)
                 _apply_adjustments(conn, invoice, [row.id for row in pending])
+                if on_issue is not None:
+                    on_issue(conn, invoice)
             return IssuedInvoice(invoice, html, pdf, True)
         except (sa.exc.IntegrityError, AdjustmentsMoved):
             continue  # another run issued this client's invoice, or took the number: look again

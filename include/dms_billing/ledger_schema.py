@@ -155,3 +155,21 @@ adjustments = sa.Table(
     sa.Column("applied_invoice_number", sa.String(32)),  # null while pending
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Contract section 8: the list an invoice was built from (or that a client received), sealed.
+# One per client and month; its fingerprints say which files on disk are the billed list.
+sealed_lists = sa.Table(
+    "sealed_lists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_code", sa.String(32), nullable=False),
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("csv_sha256", sa.String(64), nullable=False),  # billable_users.csv, as the client receives it
+    sa.Column("parquet_sha256", sa.String(64), nullable=False),  # billable_users.parquet
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("sealed_because", sa.String(16), nullable=False),  # list_sent, invoice, legacy
+    sa.Column("invoice_number", sa.String(32)),  # null until the month's invoice is issued
+    sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sealed_by_run", sa.String(250), nullable=False),
+    sa.UniqueConstraint("client_code", "billing_month", name="uq_sealed_lists_client_month"),
+)

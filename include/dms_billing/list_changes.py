@@ -2,7 +2,7 @@
 
 "Last month's list" is the stored billable list of the previous billing month for the same
 client (``billable/billing_month=YYYY-MM/client_code=CODE/billable_users.parquet``, complete
-when its ``summary.json`` exists). Without it there is nothing to compare with, and the list
+when its ``summary.json`` exists), as sealed once it is billed (``sealed_lists``). Without it there is nothing to compare with, and the list
 says so ("no list for 2023-03 to compare with") instead of calling every user new.
 
 Pure functions over frames, except ``read_previous_list`` and the JSON round trip.
@@ -23,6 +23,7 @@ from include.dms_billing.columns import CHANGE_NEW, CHANGE_UNCHANGED
 from include.dms_billing.config import ACTIVE, StatusMap
 from include.dms_billing.paths import ClientMonthPaths
 from include.dms_billing.rule import status_at_month_end
+from include.dms_billing.sealed_lists import Fingerprint, read_marker, verify
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,17 @@ class ListChanges:
         return cls(**data)
 
 
-def read_previous_list(paths: ClientMonthPaths) -> pd.DataFrame | None:
-    """The previous month's complete list of the same client, or None."""
+def read_previous_list(paths: ClientMonthPaths, sealed: Fingerprint | None = None) -> pd.DataFrame | None:
+    """The previous month's complete list of the same client, or None. When it is sealed
+    (``sealed``: the ledger's fingerprint, else the marker beside it) it is read only once its
+    files are checked to be the sealed list, and never from a later revision."""
     previous = ClientMonthPaths(
         paths.root, str(BillingMonth.parse(paths.billing_month).previous()), paths.client_code
     )
-    if not (previous.summary.exists() and previous.billable_parquet.exists()):
+    sealed = sealed or read_marker(previous)
+    if sealed is not None:
+        verify(previous, sealed)
+    elif not (previous.summary.exists() and previous.billable_parquet.exists()):
         return None
     return pd.read_parquet(previous.billable_parquet, columns=["user_id", "username", "full_name", "billable_reason"])
 

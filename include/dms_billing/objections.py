@@ -1,7 +1,7 @@
 """Objections (contract section 5): validated, then recorded as adjustments for the next invoice.
 
 A month's invoice is never re-issued. An objection to it is accepted only if the invoice is
-out, every user was on that month's billed list, and no user-month is already under an
+out, every user was on that month's billed list (its sealed list, checked against the seal), and no user-month is already under an
 accepted objection; it is then priced at the objected month's unit price and waits, as a
 pending adjustment, for the client's next invoice. Many objections (a CSV) are recorded all
 or nothing.
@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -22,7 +23,9 @@ from include.dms_billing.billing_month import BillingMonth
 from include.dms_billing.invoice import month_name
 from include.dms_billing.ledger_schema import adjustments, invoices, objection_users, objections
 from include.dms_billing.money import round_money
+from include.dms_billing.paths import client_month_paths
 from include.dms_billing.run_plan import CLIENT_CODE_RE
+from include.dms_billing.sealed_lists import SealBroken, sealed_user_ids
 
 CREDIT, DEBIT = "credit", "debit"
 CSV_COLUMNS = ["client_code", "billing_month", "user_id", "reason", "decided_by", "direction"]
@@ -80,7 +83,11 @@ def _check(conn: sa.Connection, request: ObjectionRequest, billed_ids: Callable[
         invoices.c.client_code == request.client_code, invoices.c.billing_month == request.billing_month)).first()
     if invoice is None:
         return [f"no invoice has been issued for {request.label()}: objections wait until the bill is out"]
-    not_billed = sorted(set(request.user_ids) - billed_ids(request.client_code, request.billing_month))
+    try:
+        billed = billed_ids(request.client_code, request.billing_month)
+    except SealBroken as exc:
+        return [str(exc)]
+    not_billed = sorted(set(request.user_ids) - billed)
     if not_billed:
         problems.append(f"users not on the billed list of {request.label()}: {not_billed}")
     taken = sorted(conn.execute(sa.select(objection_users.c.user_id).where(
@@ -116,6 +123,15 @@ def _record(conn: sa.Connection, request: ObjectionRequest, run_id: str, now: da
         applied_invoice_number=None, created_at=now,
     ))
     return RecordedObjection(objection_id, request, invoice.invoice_number, amount)
+
+
+def sealed_billed_ids(engine: sa.Engine, run_id: str, root: Path | None = None) -> Callable[[str, str], set[int]]:
+    """``billed_ids`` for ``record_objections``: the users of each month's sealed list, read only
+    once its files match the seal; a list that does not match refuses the objection."""
+    def billed_ids(client_code: str, billing_month: str) -> set[int]:
+        return sealed_user_ids(engine, client_month_paths(billing_month, client_code, root), run_id)
+
+    return billed_ids
 
 
 def record_objections(

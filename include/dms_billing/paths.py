@@ -54,6 +54,21 @@ class ClientMonthPaths:
         """What changed since the previous month's list (``list_changes.ListChanges`` as JSON)."""
         return self._partition("billable") / "changes.json"
 
+    @property
+    def seal_marker(self) -> Path:
+        """Written just before the list is sealed in the ledger: while it exists the list's files
+        are never replaced or removed (``sealed_lists``)."""
+        return self._partition("billable") / "sealed.json"
+
+    def revision_dir(self, revision: str) -> Path:
+        """A later recomputation that differs from the sealed list, kept beside it (``revisions``)."""
+        return self._partition("billable") / "revisions" / revision
+
+    @property
+    def last_check(self) -> Path:
+        """This run's comparison of the recomputed list with the sealed one (removed at extract)."""
+        return self._partition("billable") / "revisions" / "last_check.json"
+
     def invoice_file(self, invoice_number: str, suffix: str) -> Path:
         """The invoice's rendering on disk (``.pdf`` or ``.html``); the ledger holds the same."""
         return self._partition("invoices") / f"invoice_{invoice_number}{suffix}"

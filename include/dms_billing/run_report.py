@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from include.dms_billing.billable_list import ListSummary, read_summary
 from include.dms_billing.paths import client_month_paths, data_root
+from include.dms_billing.revisions import Recheck, read_last_check
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,20 @@ class ClientOutcome:
     snapshot: Path
     summary: ListSummary | None  # None: the client has no list this month
     problem: str | None  # why not, when known (e.g. the validation failures)
+    sealed: bool = False  # the list was billed (sent or invoiced): no run replaces it
+    recheck: Recheck | None = None  # a sealed month: this run's recomputation compared with it
+
+    def result(self) -> str:
+        """The report's last column: ok, or for a sealed month what this run's recomputation found."""
+        if not self.sealed:
+            return "ok"
+        if self.recheck is None:
+            return "sealed list kept; not recomputed this run" + (f" ({self.problem})" if self.problem else "")
+        if self.recheck.revision is None:
+            return "sealed list kept; recomputed: the same"
+        c = self.recheck.difference.counts()
+        return (f"sealed list kept; recomputed differs: revision {self.recheck.revision} ({c['added']} added, "
+                f"{c['removed']} removed, {c['reason_changed']} reason changed); invoice unchanged")
 
 
 def _validation_problem(report_dir: Path) -> str | None:
@@ -41,7 +56,10 @@ def collect(billing_month: str, client_codes: Iterable[str], root: Path | None =
     for code in client_codes:
         paths = client_month_paths(billing_month, code, root)
         if paths.summary.exists():
-            outcomes.append(ClientOutcome(code, paths.snapshot, read_summary(paths), None))
+            sealed = paths.seal_marker.exists()
+            problem = _validation_problem(paths.report_dir) if sealed else None
+            outcomes.append(ClientOutcome(code, paths.snapshot, read_summary(paths), problem, sealed,
+                                          read_last_check(paths)))
         else:
             problem = _validation_problem(paths.report_dir) or "no list written"
             outcomes.append(ClientOutcome(code, paths.snapshot, None, problem))
@@ -57,7 +75,7 @@ def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
         else:
             rows.append(
                 [o.client_code, s.users_in_snapshot, s.billable, s.by_reason["active"],
-                 s.by_reason["inactive_recent_login"], s.status_from_current, "ok"]
+                 s.by_reason["inactive_recent_login"], s.status_from_current, o.result()]
             )
     table = tabulate(
         rows,
@@ -69,6 +87,8 @@ def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
         f"    validation report: {o.summary.validation_report}\n"
         f"    billable list:     {o.summary.billable_csv}\n"
         f"                       {o.summary.billable_parquet}"
+        + (f"\n    revision:          {Path(o.summary.billable_csv).parent / 'revisions' / o.recheck.revision}"
+           if o.recheck and o.recheck.revision else "")
         for o in outcomes
         if o.summary
     ]

@@ -57,11 +57,29 @@ def validate(job: dict) -> str:
     return str(outcome.report_path)
 
 
-def decide(job: dict, report: str) -> dict:
+def decide(job: dict, report: str, run_id: str) -> dict:
+    """The client's list; for a month already billed (sealed), a recomputation kept beside it as
+    a revision when it differs, and the data team and finance told once per revision."""
+    from include.dms_billing.billable_list import read_summary
+    from include.dms_billing.billing_month import BillingMonth
+    from include.dms_billing.sealed_lists import find_seal, read_marker, recorded_seal
+    from include.dms_billing.smtp import send_message
+
     client, paths = _client(job)
+    engine, config = ledger(), load_config()
     with fail_without_retry():
-        summary = client_steps.decide_step(client, paths, load_config(), Path(report))
-    return {"billable": summary.billable, **summary.by_reason}
+        seal = recorded_seal(engine, paths, run_id)
+        with engine.connect() as conn:
+            previous = find_seal(conn, client.client_code, str(BillingMonth.parse(client.billing_month).previous()))
+        previous_seal = previous.fingerprint if previous else None
+        sealed = seal.fingerprint if seal else read_marker(paths)
+        if sealed is None:
+            summary = client_steps.decide_step(client, paths, config, Path(report), previous_seal)
+            return {"billable": summary.billable, **summary.by_reason, "sealed": False}
+        found = client_steps.recheck_step(client, paths, config, sealed, previous_seal)
+    delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)
+    summary = read_summary(paths)
+    return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
 
 
 def invoice_day(job: dict) -> str:
@@ -127,14 +145,9 @@ def report(plan: list[dict]) -> None:
 
 
 def record_objections(params: dict, run_id: str) -> list[dict]:
-    """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons."""
-    import pandas as pd
-
+    """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons;
+    checked against each month's sealed list (the files verified against the seal first)."""
     from include.dms_billing import objections
-
-    def billed_ids(client_code: str, billing_month: str) -> set[int]:
-        path = client_month_paths(billing_month, client_code).billable_parquet
-        return set(pd.read_parquet(path, columns=["user_id"])["user_id"]) if path.exists() else set()
 
     with fail_without_retry():
         if params.get("csv_path"):
@@ -147,7 +160,7 @@ def record_objections(params: dict, run_id: str) -> list[dict]:
             )]
         engine = ledger()
         migrate(engine)
-        recorded = objections.record_objections(engine, requests, billed_ids, run_id)
+        recorded = objections.record_objections(engine, requests, objections.sealed_billed_ids(engine, run_id), run_id)
     return [{"objection_id": r.objection_id, "client_code": r.request.client_code,
              "billing_month": r.request.billing_month, "users": len(r.request.user_ids),
              "amount": str(r.amount), "objected_invoice": r.invoice_number} for r in recorded]
