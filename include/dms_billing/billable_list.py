@@ -35,7 +35,7 @@ class ListSummary:
     users_in_snapshot: int
     billable: int
     by_reason: dict[str, int]
-    status_from_current: int  # billable rows whose status came from users.status (no history)
+    status_from_current: int  # users (billable or not) whose status came from users.status (no history)
     billable_parquet: str
     billable_csv: str
     validation_report: str
@@ -68,7 +68,9 @@ def lf_row_ends(csv_text: str) -> str:
     return '"'.join(pieces)
 
 
-def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path) -> ListSummary:
+def summarise(
+    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths, report: Path
+) -> ListSummary:
     counts = billed["billable_reason"].value_counts()
     return ListSummary(
         client_code=paths.client_code,
@@ -76,7 +78,7 @@ def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPa
         users_in_snapshot=users_in_snapshot,
         billable=len(billed),
         by_reason={reason: int(counts.get(reason, 0)) for reason in BILLABLE_REASONS},
-        status_from_current=int((billed["status_source"] == "current").sum()),
+        status_from_current=status_from_current,
         billable_parquet=str(paths.billable_parquet),
         billable_csv=str(paths.billable_csv),
         validation_report=str(report),
@@ -84,8 +86,8 @@ def summarise(billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPa
 
 
 def write_billable_list(
-    billed: pd.DataFrame, users_in_snapshot: int, paths: ClientMonthPaths, report: Path,
-    changes: ListChanges | None = None,
+    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths,
+    report: Path, changes: ListChanges | None = None,
 ) -> ListSummary:
     """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark.
 
@@ -99,7 +101,7 @@ def write_billable_list(
     write_text(paths.billable_csv, to_csv_text(billed))
     if changes is not None:
         write_text(paths.changes, changes.to_json())
-    summary = summarise(billed, users_in_snapshot, paths, report)
+    summary = summarise(billed, users_in_snapshot, status_from_current, paths, report)
     write_text(paths.summary, summary.to_json())
     return summary
 

@@ -22,7 +22,7 @@ from include.dms_billing.extract import extract_user_facts
 from include.dms_billing.list_changes import ListChanges
 from include.dms_billing.paths import ClientMonthPaths
 from include.dms_billing.revisions import Recheck, recheck, write_recheck
-from include.dms_billing.rule import decide
+from include.dms_billing.rule import decide, status_from_current
 from include.dms_billing.run_plan import CLIENT_CODE_RE, ClientJob
 from include.dms_billing.sealed_lists import Fingerprint, read_marker, verify
 from include.dms_billing.validation import ValidationContext, ValidationOutcome, validate_snapshot
@@ -133,7 +133,8 @@ def decide_step(
         recheck_step(job, paths, config, sealed, previous_seal)
         return read_summary(paths)
     snapshot, billed, changes = _recompute(job, paths, config, previous_seal)
-    return write_billable_list(billed, snapshot.num_rows, paths, report, changes)
+    from_current = status_from_current(snapshot, job.window(), config.status_map(job.client_code))
+    return write_billable_list(billed, snapshot.num_rows, from_current, paths, report, changes)
 
 
 def recheck_step(

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from include.dms_billing.billing_month import BillingMonth
+from include.dms_billing.money import minor_units
 
 CONFIG_ENV = "DMS_BILLING_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "billing.yaml"
@@ -35,6 +36,14 @@ class _Strict(BaseModel):
 
 
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+def _known_currency(code: str) -> str:
+    minor_units(code)  # refuses a code whose decimals we cannot know
+    return code
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
 
 
 class StatusMap(_Strict):
@@ -63,7 +72,7 @@ class Price(_Strict):
 class Plan(_Strict):
     """What a client pays: effective-dated unit prices per billable subscription per month."""
 
-    currency: str = Field(default="BDT", pattern=r"^[A-Z]{3}$")
+    currency: Currency = "BDT"
     vat_rate: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
     payment_terms_days: int = Field(default=15, ge=0)
     prices: tuple[Price, ...] = Field(min_length=1)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-# ISO 4217 minor units of the currencies that differ from the usual two decimals.
-MINOR_UNITS = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "OMR": 3}
-DEFAULT_MINOR_UNITS = 2
-
-
 def minor_units(currency: str) -> int:
-    return MINOR_UNITS.get(currency, DEFAULT_MINOR_UNITS)
+    """The currency's decimals (JPY 0, BDT 2, KWD 3), from babel's CLDR data: every currency,
+    not a hand-kept list. A code babel does not know is refused rather than given two."""
+    from babel.numbers import get_currency_precision, is_currency
+
+    if not is_currency(currency):
+        raise ValueError(f"unknown currency {currency!r}: expected an ISO 4217 code such as BDT")
+    return get_currency_precision(currency)
 
 
 def to_decimal(value: Decimal | int | str) -> Decimal:

@@ -53,6 +53,15 @@ def status_at_month_end(snapshot: pa.Table, window: BillingWindow, status_map: S
     )
 
 
+def status_from_current(snapshot: pa.Table, window: BillingWindow, status_map: StatusMap) -> int:
+    """How many users of the month (billable or not) had no history before its end, so that
+    their status was taken from the current ``users.status``: the data-quality count contract
+    section 2 asks for. A user left off the bill by its current status counts too."""
+    existing = snapshot.filter(pc.less(snapshot["created_at"], pa.scalar(window.end, type=UTC_TS)))
+    sources = status_at_month_end(existing, window, status_map)["status_source"]
+    return pc.sum(pc.equal(sources, "current")).as_py() or 0
+
+
 def decide(snapshot: pa.Table, window: BillingWindow, status_map: StatusMap, client_code: str) -> pd.DataFrame:
     """The billable users of one client for ``window``, one row each, ordered by user id.
 

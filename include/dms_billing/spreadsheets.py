@@ -29,6 +29,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Control characters an XML document cannot hold (XLSX is XML).
 ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010\013\014\016-\037]")
 NUMBER_COLUMNS = frozenset({"user_id", "logins_in_month"})
+EXCEL_EXACT_INT = 10**15 - 1  # Excel keeps 15 significant digits of a number
 TIME_COLUMNS = frozenset({"last_login_at", "status_set_at"})  # local aware times
 MIN_WIDTH, MAX_WIDTH = 8, 60
 
@@ -77,8 +78,12 @@ def list_cells(frame: pd.DataFrame, columns: Sequence[str], drop_control: bool =
 
 
 def _sheet_rows(cells: pd.DataFrame) -> list[list[object]]:
-    """Plain Python values for XlsxWriter, None for a blank cell."""
-    return cells.astype(object).where(cells.notna(), None).to_numpy().tolist()
+    """Plain Python values for XlsxWriter, None for a blank cell. A whole number Excel cannot
+    show exactly (more than 15 digits: a BIGINT user id) is written as its digits, as text."""
+    values = cells.astype(object).where(cells.notna(), None)
+    for column in NUMBER_COLUMNS.intersection(values.columns):
+        values[column] = values[column].map(lambda v: str(v) if v is not None and abs(v) > EXCEL_EXACT_INT else v)
+    return values.to_numpy().tolist()
 
 
 CHANGES_SHEET = "Changes"

@@ -32,3 +32,14 @@ def test_floats_are_refused() -> None:
 
 def test_format_for_people() -> None:
     assert format_money(Decimal("1234567.5"), "BDT") == "1,234,567.50 BDT"
+
+
+def test_every_currencys_decimals_come_from_babel_and_unknown_codes_are_refused() -> None:
+    from include.dms_billing.config import ConfigError, parse_config
+
+    assert [str(round_money("1.2345", c)) for c in ("VND", "BDT", "JOD")] == ["1", "1.23", "1.235"]
+    with pytest.raises(ValueError, match="unknown currency 'XYZ'"):
+        round_money("1", "XYZ")
+    plan = {"prices": [{"from": "2023-04", "unit_price": "1"}], "currency": "XYZ"}
+    with pytest.raises(ConfigError, match="clients.ACME.plan.currency"):
+        parse_config({"clients": {"ACME": {"plan": plan}}})

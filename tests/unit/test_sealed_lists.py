@@ -37,7 +37,7 @@ def _write_june(root: Path) -> ClientMonthPaths:
     paths = client_month_paths("2023-06", "TEESTA", root)
     billed, changes = compare_with_previous(decide(SNAPSHOT, JUNE, StatusMap(), "TEESTA"), SNAPSHOT, JUNE,
                                             StatusMap(), None)
-    write_billable_list(billed, SNAPSHOT.num_rows, paths, Path("report"), changes)
+    write_billable_list(billed, SNAPSHOT.num_rows, 0, paths, Path("report"), changes)
     return paths
 
 
