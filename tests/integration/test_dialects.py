@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import StatusMap
+from include.dms_billing.connections import dms_engine
 from include.dms_billing.demo_dms import generate
 from include.dms_billing.extract import extract_user_facts, fetch_clients
 from include.dms_billing.invoice import BillTo, build_invoice
@@ -24,6 +25,7 @@ from include.dms_billing.ledger_db import migrate
 from include.dms_billing.ledger_schema import metadata
 from include.dms_billing.rule import decide
 from tests.samples import ISSUER
+from tests.scenarios import Source, section2_cases
 from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 SCALE = {"seed": 11, "clients": 3, "users_per_client": 60, "logins_per_user_month": 5}
@@ -90,3 +92,39 @@ def test_the_ledger_on_postgresql() -> None:
             assert again.invoice.subscriptions_amount == Decimal("0.11") and again.invoice.total == Decimal("0.13")
         finally:
             engine.dispose()
+
+
+# A session in another zone, per server: what a server or connection set to Dhaka time gives.
+ZONED_SESSION = {"postgresql": {"options": "-c timezone=Asia/Dhaka"}, "mysql": {"init_command": "SET time_zone = '+06:00'"}}
+
+
+@pytest.mark.parametrize("server", [POSTGRES_URL, MARIADB_URL], ids=["postgresql", "mariadb"])
+def test_the_dms_engine_reads_in_utc_whatever_the_sessions_zone(server: str, tmp_path: Path) -> None:
+    """Zone-aware columns (PostgreSQL timestamptz, MariaDB TIMESTAMP) read and compare as UTC
+    through ``dms_engine``, even where the connection asks for Dhaka time; a plain engine does not."""
+    window = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
+    src = Source()
+    src.client(1, "ONE", "Asia/Dhaka")
+    section2_cases(src, 1, window)
+    expected = {uid: reason for uid, reason in src.expected.items() if reason}
+    with scratch_database(server) as url:
+        loader = dms_engine(url)
+        src.load(loader)
+        if loader.dialect.name == "postgresql":
+            with loader.begin() as conn:
+                for table, column in (("users", "created_at"), ("users", "deleted_at"),
+                                      ("user_status_changes", "changed_at"), ("user_logins", "logged_in_at")):
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE timestamptz "
+                                         f"USING {column} AT TIME ZONE 'UTC'")
+        loader.dispose()
+        zoned = url.update_query_dict(ZONED_SESSION[sa.make_url(server).get_backend_name()])
+        billed = {}
+        for name, engine in (("utc", dms_engine(zoned)), ("plain", sa.create_engine(zoned))):
+            try:
+                extract_user_facts(engine, 1, window, tmp_path / f"{name}.parquet")
+                rows = decide(pq.read_table(tmp_path / f"{name}.parquet"), window, StatusMap(), "ONE")
+                billed[name] = dict(zip(rows["user_id"], rows["billable_reason"]))
+            finally:
+                engine.dispose()
+    assert billed["utc"] == expected
+    assert billed["plain"] != expected  # the zone would have moved users across the month's bounds
