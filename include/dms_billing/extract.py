@@ -77,8 +77,10 @@ def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=SNAPSHOT_COLUMNS)
     for column in SNAPSHOT_TIMESTAMP_COLUMNS:
         # SQLite returns text as stored (naive is UTC wall time; an offset names its instant), the
-        # others datetimes.
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        # others datetimes. Text that is no instant becomes NaT: the timestamp audit fails the
+        # client for it (source_checks.py), so it is never billed on.
+        parsed = pd.to_datetime(frame[column], utc=True, format="ISO8601", errors="coerce")
+        frame[column] = parsed.dt.floor("us")  # the snapshot keeps microseconds, as the DMS does
     return pa.Table.from_pandas(frame, schema=SNAPSHOT_SCHEMA, preserve_index=False)
 
 
