@@ -62,6 +62,7 @@ def window_params(dialect: str, client_id: int, window: BillingWindow) -> dict[s
     }
     if dialect == "sqlite":
         params["end_prefilter"] = _utc_date(window.end + PREFILTER_MARGIN)
+        params["near_end"] = _utc_date(window.end - timedelta(days=1))
         params["start_prefilter"] = _utc_date(window.login_start - PREFILTER_MARGIN)
     return params
 

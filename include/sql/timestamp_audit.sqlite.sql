@@ -8,11 +8,11 @@
 -- it rolls an impossible date over ('2023-02-30' is 2 March) and reads '24:00' as the next
 -- day; it reads integers and reals as day numbers. Readable here means:
 --   stored as text, starting 'YYYY-MM-DD HH:MM:SS' (or 'T' between date and time),
---   a real date and time (it survives a round trip through julianday() unchanged),
+--   a real date and time (SQLite normalising it gives it back unchanged),
 --   then nothing, or a fraction of a second, then nothing, 'Z' or an offset '+HH:MM' / '-HH:MM',
 --   and julianday() reads the whole (which also rules out offsets beyond ±14:59).
--- The common shape 'YYYY-MM-DD HH:MM:SS' on a day every month has skips the round trip, the
--- expensive part. A NULL created_at is left to reconciliation.sql.
+-- The common shape 'YYYY-MM-DD HH:MM:SS' is settled by one comparison; only other text gets the
+-- detailed checks. A NULL created_at is left to reconciliation.sql.
 --
 -- Bound parameter: client_id.
 WITH stamps (table_name, column_name, user_id, value) AS (
@@ -37,19 +37,19 @@ WITH stamps (table_name, column_name, user_id, value) AS (
 SELECT table_name, column_name, user_id, typeof(value) AS stored_type, CAST(value AS TEXT) AS value
   FROM stamps
  WHERE value IS NOT NULL
+   -- The common shape, cheaply: exactly the text SQLite writes for the instant it reads.
+   AND value IS NOT datetime(value, '+0 seconds')
    AND NOT (
            typeof(value) = 'text'
        AND julianday(value) IS NOT NULL
-       AND substr(value, 5, 1) = '-' AND substr(value, 8, 1) = '-' AND substr(value, 11, 1) IN (' ', 'T')
-       AND substr(value, 14, 1) = ':' AND substr(value, 17, 1) = ':'
-       AND (
-               (length(value) = 19 AND substr(value, 11, 1) = ' '
-                AND substr(value, 9, 2) <= '28' AND substr(value, 12, 2) < '24')
-            OR (datetime(julianday(replace(substr(value, 1, 19), 'T', ' '))) = replace(substr(value, 1, 19), 'T', ' ')
-                AND (CASE WHEN substr(value, 20, 1) = '.' THEN ltrim(substr(value, 21), '0123456789')
-                          ELSE substr(value, 20) END IN ('', 'Z')
-                     OR CASE WHEN substr(value, 20, 1) = '.' THEN ltrim(substr(value, 21), '0123456789')
-                             ELSE substr(value, 20) END GLOB '[+-][0-9][0-9]:[0-9][0-9]'))
-           )
+       -- 'YYYY-MM-DD HH:MM:SS' (or with 'T') first, a real date and time: the modifier makes
+       -- SQLite normalise, so '2023-02-30' comes back as '2023-03-02' (plain date() and
+       -- datetime() give it back unchanged), '24:00:00' as the next day, 'now' as today
+       AND datetime(replace(substr(value, 1, 19), 'T', ' '), '+0 seconds') = replace(substr(value, 1, 19), 'T', ' ')
+       -- then nothing, 'Z' or an offset, after a fraction of a second or not
+       AND (CASE WHEN substr(value, 20, 1) = '.' THEN ltrim(substr(value, 21), '0123456789')
+                 ELSE substr(value, 20) END IN ('', 'Z')
+            OR CASE WHEN substr(value, 20, 1) = '.' THEN ltrim(substr(value, 21), '0123456789')
+                    ELSE substr(value, 20) END GLOB '[+-][0-9][0-9]:[0-9][0-9]')
        )
  ORDER BY table_name, column_name, user_id

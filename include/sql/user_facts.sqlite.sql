@@ -20,10 +20,19 @@
 -- "x at or after the bound" reads the same way with >=. The latest value is picked with
 -- ORDER BY julianday(x) and returned as stored; Python parses it (ISO 8601, offsets to UTC).
 --
+-- The latest and earliest login are looked for only where they can be. Text order is the order
+-- of instants to within an offset (under 15 hours: julianday() reads no larger one), so the
+-- latest instant lies at most two days before the latest text date: one index probe finds that
+-- date (MAX of the text), and only the rows from two days before it on are read. For the latest
+-- login before the end, that date is the latest among logins surely before the end (text before
+-- near_end), and every row from there to end_prefilter is compared exactly. Reading all of a
+-- user's logins instead took four times as long (docs/benchmarks.md).
+--
 -- Bound parameters (not written with their colon here: drivers would count it as a parameter):
 --   client_id, period_end, login_start   as in user_facts.sql
 --   end_prefilter                        the date two days after period_end, 'YYYY-MM-DD'
 --   start_prefilter                      the date two days before login_start, 'YYYY-MM-DD'
+--   near_end                             the UTC date of period_end less a day, 'YYYY-MM-DD'
 SELECT
     u.client_id,
     u.id                                   AS user_id,
@@ -37,9 +46,14 @@ SELECT
     h.status                               AS history_status,
     h.changed_at                           AS history_changed_at,
     -- Latest login before the month's end, in any month.
+    -- Only the rows that can hold it are read (see the header).
     (SELECT l.logged_in_at
        FROM user_logins l
       WHERE l.user_id = u.id
+        AND l.logged_in_at >= COALESCE((SELECT date(substr(MAX(m.logged_in_at), 1, 10), '-2 days')
+                                          FROM user_logins m
+                                         WHERE m.user_id = u.id
+                                           AND m.logged_in_at < :near_end), :near_end)
         AND l.logged_in_at < :end_prefilter
         AND julianday(substr(l.logged_in_at, 1, 19) || ltrim(substr(l.logged_in_at, 20), '.0123456789')) < julianday(:period_end)
       ORDER BY julianday(l.logged_in_at) DESC
@@ -56,11 +70,17 @@ SELECT
     (SELECT l.logged_in_at
        FROM user_logins l
       WHERE l.user_id = u.id
+        AND l.logged_in_at < (SELECT date(substr(MIN(m.logged_in_at), 1, 10), '+3 days')
+                                FROM user_logins m
+                               WHERE m.user_id = u.id)
       ORDER BY julianday(l.logged_in_at)
       LIMIT 1)                             AS first_login_at,
     (SELECT l.logged_in_at
        FROM user_logins l
       WHERE l.user_id = u.id
+        AND l.logged_in_at >= (SELECT date(substr(MAX(m.logged_in_at), 1, 10), '-2 days')
+                                 FROM user_logins m
+                                WHERE m.user_id = u.id)
       ORDER BY julianday(l.logged_in_at) DESC
       LIMIT 1)                             AS newest_login_at,
     (SELECT sc.changed_at

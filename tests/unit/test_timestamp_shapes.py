@@ -45,6 +45,8 @@ SHAPES: dict[str, Callable[[datetime], str]] = {
     "+06:00": lambda utc: (utc + timedelta(hours=6)).isoformat(sep=" ") + "+06:00",
     "T and +06:00": _offset(6),
     "-05:30": _offset(-5, 30),
+    "+14:00": _offset(14),
+    "-12:00": _offset(-12),
     "Z": lambda utc: utc.isoformat(sep="T") + "Z",
     "always a fraction": lambda utc: utc.isoformat(sep=" ", timespec="microseconds"),
 }
@@ -70,6 +72,10 @@ def opening_and_closing_day_cases(src: Source, client_id: int, w: BillingWindow)
     u(client_id, "inactive", old, history=[inactive], logins=[w.end + MICRO], expect=None)
     u(client_id, "active", w.end - MICRO, history=[("active", w.end - MICRO)], expect="active")
     u(client_id, "active", old, deleted=w.end - MICRO, history=[active], expect=None)
+    # The latest login before the end is weeks before it, with one just after the end.
+    u(client_id, "inactive", old, history=[inactive], logins=[w.start - timedelta(days=20), w.end + SECOND], expect=None)
+    u(client_id, "inactive", old, history=[inactive], logins=[w.end - SECOND, w.end + timedelta(hours=20)],
+      expect="inactive_recent_login")
 
 
 def _reshape(engine: sa.Engine, shape: Callable[[datetime, int], str]) -> None:
