@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from include.dms_billing.billing_month import BillingWindow
-from include.dms_billing.source_db import bulk_load, create_source_schema
+from include.dms_billing.source_db import SCHEMA_FILE, bulk_load, create_source_schema, schema_statements
+from include.dms_billing.sql_files import load_sql
 
 SECOND = timedelta(seconds=1)
 USER_COLUMNS = ["id", "client_id", "username", "full_name", "email", "phone", "role", "status", "created_at", "deleted_at"]
@@ -71,6 +72,16 @@ class Source:
             ("user_logins", LOGIN_COLUMNS, self.logins),
         ):
             bulk_load(engine, table, columns, [tuple(r[c] for c in columns) for r in rows])
+
+
+def create_relaxed_schema(engine: sa.Engine, declared: str, relaxed: str) -> None:
+    """The contract's tables with one declaration of the DDL (``declared``) written as ``relaxed``:
+    a DMS copy (a view, a replica, an export) that lost a constraint, so rows that break it reach us."""
+    ddl = load_sql(SCHEMA_FILE)
+    assert declared in ddl
+    with engine.begin() as conn:
+        for statement in schema_statements(ddl.replace(declared, relaxed)):
+            conn.exec_driver_sql(statement)
 
 
 def section2_cases(src: Source, client_id: int, w: BillingWindow) -> None:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from include.dms_billing.connections import sqlalchemy_url
+from include.dms_billing.connections import dms_engine, sqlalchemy_url
 from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
 
 SOURCE_CONN_ID = "dms_source"
@@ -15,9 +15,10 @@ LEDGER_CONN_ID = "billing_db"
 
 
 def source_engine() -> sa.Engine:
+    """The ``dms_source`` connection, its sessions in UTC."""
     from airflow.sdk import Connection
 
-    return sa.create_engine(sqlalchemy_url(Connection.get(SOURCE_CONN_ID)), pool_pre_ping=True)
+    return dms_engine(sqlalchemy_url(Connection.get(SOURCE_CONN_ID)))
 
 
 def ledger() -> sa.Engine:

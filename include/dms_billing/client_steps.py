@@ -25,7 +25,8 @@ from include.dms_billing.revisions import Recheck, recheck, write_recheck
 from include.dms_billing.rule import decide, status_from_current
 from include.dms_billing.run_plan import CLIENT_CODE_RE, ClientJob
 from include.dms_billing.sealed_lists import Fingerprint, read_marker, verify
-from include.dms_billing.validation import ValidationContext, ValidationOutcome, validate_snapshot
+from include.dms_billing.source_checks import check_source, load_source_checks, save_source_checks
+from include.dms_billing.validation import Failure, ValidationContext, ValidationOutcome, validate_snapshot
 
 
 class ClientDataError(ValueError):
@@ -79,9 +80,13 @@ def _remove_list(paths: ClientMonthPaths) -> None:
 
 
 def extract_step(engine: sa.Engine, job: ClientJob, paths: ClientMonthPaths) -> int:
-    """Snapshot the client's user facts for the month; the month is being recomputed from here."""
+    """Snapshot the client's user facts for the month, and beside it what the snapshot cannot
+    show (unreadable timestamps, users left out); the month is being recomputed from here."""
     _remove_list(paths)
-    return extract_user_facts(engine, job.client_id, job.window(), paths.snapshot)
+    paths.source_checks.unlink(missing_ok=True)  # no earlier run's checks beside this snapshot
+    rows = extract_user_facts(engine, job.client_id, job.window(), paths.snapshot)
+    save_source_checks(check_source(engine, job.client_id, job.window(), rows), paths.source_checks)
+    return rows
 
 
 def validate_step(
@@ -97,7 +102,12 @@ def validate_step(
         now=now or datetime.now(timezone.utc),
     )
     snapshot = pq.read_table(paths.snapshot).to_pandas()
-    outcome = validate_snapshot(snapshot, context, paths.report_dir)
+    checks = load_source_checks(paths.source_checks)
+    if checks is None:
+        failures = [Failure("source checks saved by the extract step", None, None, [str(paths.source_checks)])]
+        outcome = validate_snapshot(snapshot, context, paths.report_dir, failures)
+    else:
+        outcome = validate_snapshot(snapshot, context, paths.report_dir, checks.failures(), checks.summary())
     restrict(paths.report_dir)  # the Data Docs quote values from the data
     if not outcome.success:
         _remove_list(paths)

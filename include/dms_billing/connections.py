@@ -11,6 +11,12 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+# Per dialect, the statement that makes a session read and compare timestamps in UTC.
+UTC_SESSION = {
+    "postgresql": "SET TIME ZONE 'UTC'",
+    "mysql": "SET time_zone = '+00:00'",
+}
+
 DRIVERS = {
     "postgres": "postgresql+psycopg2",
     "postgresql": "postgresql+psycopg2",
@@ -44,3 +50,26 @@ def sqlalchemy_url(conn: ConnectionLike) -> sa.URL:
         database=conn.schema,
         query={k: str(v) for k, v in extra.items()},
     )
+
+
+def dms_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine on the DMS whose every session is in UTC.
+
+    The contract's timestamps are UTC. A PostgreSQL ``timestamptz`` or a MySQL ``TIMESTAMP`` is
+    converted to and from the session's time zone, which is the server's unless set: set to UTC
+    on connect, such columns read and compare as UTC whatever the server's zone.
+    """
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    statement = UTC_SESSION.get(engine.dialect.name)
+    if statement is not None:
+
+        @sa.event.listens_for(engine, "connect")
+        def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
+            dbapi_connection.commit()  # PostgreSQL: a rolled-back transaction would undo the SET
+
+    return engine

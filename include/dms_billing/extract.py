@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +20,12 @@ import sqlalchemy as sa
 from include.dms_billing.atomic import atomic_path
 from include.dms_billing.billing_month import BillingWindow
 from include.dms_billing.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
-from include.dms_billing.sql_files import load_sql
+from include.dms_billing.sql_files import dialect_sql, load_sql
 
 CHUNK_ROWS = 50_000
+# SQLite's text prefilter reaches this far past each bound: an offset in a stored timestamp is
+# under a day, and the text starts with the local date (include/sql/user_facts.sqlite.sql).
+PREFILTER_MARGIN = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,24 @@ def db_timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _utc_date(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
+
+
+def window_params(dialect: str, client_id: int, window: BillingWindow) -> dict[str, object]:
+    """The bound parameters of the per-client queries; SQLite's also get its text prefilter."""
+    params: dict[str, object] = {
+        "client_id": client_id,
+        "period_end": db_timestamp(window.end),
+        "login_start": db_timestamp(window.login_start),
+    }
+    if dialect == "sqlite":
+        params["end_prefilter"] = _utc_date(window.end + PREFILTER_MARGIN)
+        params["near_end"] = _utc_date(window.end - timedelta(days=1))
+        params["start_prefilter"] = _utc_date(window.login_start - PREFILTER_MARGIN)
+    return params
+
+
 def fetch_clients(engine: sa.Engine) -> list[SourceClient]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text(load_sql("clients.sql"))).mappings().all()
@@ -56,8 +77,11 @@ def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:
     # Plain tuples: pandas probes each SQLAlchemy Row for attributes, slowly.
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=SNAPSHOT_COLUMNS)
     for column in SNAPSHOT_TIMESTAMP_COLUMNS:
-        # SQLite returns text, the others naive datetimes; both are UTC wall time.
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        # SQLite returns text as stored (naive is UTC wall time; an offset names its instant), the
+        # others datetimes. Text that is no instant becomes NaT: the timestamp audit fails the
+        # client for it (source_checks.py), so it is never billed on.
+        parsed = pd.to_datetime(frame[column], utc=True, format="ISO8601", errors="coerce")
+        frame[column] = parsed.dt.floor("us")  # the snapshot keeps microseconds, as the DMS does
     return pa.Table.from_pandas(frame, schema=SNAPSHOT_SCHEMA, preserve_index=False)
 
 
@@ -65,14 +89,10 @@ def stream_user_facts(
     engine: sa.Engine, client_id: int, window: BillingWindow, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[pa.Table]:
     """Yield the client's user facts for ``window`` as Arrow tables of at most ``chunk_rows``."""
-    params = {
-        "client_id": client_id,
-        "period_end": db_timestamp(window.end),
-        "login_start": db_timestamp(window.login_start),
-    }
+    params = window_params(engine.dialect.name, client_id, window)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            sa.text(load_sql("user_facts.sql")), params
+            sa.text(dialect_sql("user_facts.sql", engine.dialect.name)), params
         )
         for rows in result.partitions(chunk_rows):
             yield _chunk_to_arrow(rows)

@@ -34,6 +34,11 @@ class ClientMonthPaths:
         return self._partition("snapshots") / "user_facts.parquet"
 
     @property
+    def source_checks(self) -> Path:
+        """The timestamp audit and reconciliation made with the snapshot (source_checks.py)."""
+        return self._partition("snapshots") / "source_checks.json"
+
+    @property
     def report_dir(self) -> Path:
         return self._partition("reports")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,15 +73,17 @@ class ValidationOutcome:
     failures: list[Failure]
     report_path: Path  # the Data Docs page to open when it failed; validation.json when it passed
     checked: list[dict[str, Any]]  # every expectation: type, column, success
+    reconciliation: dict[str, Any] | None = None  # source_checks.SourceChecks.summary(), when given
 
     @property
     def message(self) -> str:
         if self.success:
             return f"{self.client_code} {self.billing_month}: {self.rows} users passed validation"
         listed = "\n".join(f"  - {failure.describe()}" for failure in self.failures)
+        counts = f"Reconciliation: {self.reconciliation['description']}\n" if self.reconciliation else ""
         return (
             f"{self.client_code} {self.billing_month}: data failed validation, nothing will be billed or sent "
-            f"for this client.\n{len(self.failures)} failed expectation(s):\n{listed}\n"
+            f"for this client.\n{len(self.failures)} failed expectation(s):\n{listed}\n{counts}"
             f"Validation report: {self.report_path}"
         )
 
@@ -94,6 +97,8 @@ class ValidationOutcome:
             "report_path": str(self.report_path),
             "checked": self.checked,
         }
+        if self.reconciliation is not None:
+            data["reconciliation"] = self.reconciliation
         return json.dumps(data, indent=2, ensure_ascii=False)
 
 
@@ -216,8 +221,14 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, result_format: st
     return result
 
 
-def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path) -> ValidationOutcome:
+def validate_snapshot(
+    snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path,
+    source_failures: Sequence[Failure] = (), reconciliation: dict[str, Any] | None = None,
+) -> ValidationOutcome:
     """Validate, write ``validation.json`` (and, on failure, Data Docs) under ``report_dir``.
+
+    ``source_failures`` are what the source checks found beyond the snapshot (source_checks.py):
+    any one fails the client even when the suite passes; ``reconciliation`` is reported as given.
 
     The suite runs first for pass or fail only (GX's ``BOOLEAN_ONLY``: half the metrics, half
     the time); a client-month that fails is run again for the counts, samples and Data Docs the
@@ -240,15 +251,15 @@ def validate_snapshot(snapshot: pd.DataFrame, ctx: ValidationContext, report_dir
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    success = bool(result.success)
     outcome = ValidationOutcome(
         client_code=ctx.client_code,
         billing_month=str(ctx.window.month),
-        success=success,
+        success=bool(result.success) and not source_failures,
         rows=len(snapshot),
-        failures=_failures(result),
-        report_path=report_dir / SUMMARY_FILE if success else docs_dir / "index.html",
+        failures=[*_failures(result), *source_failures],
+        report_path=report_dir / SUMMARY_FILE if result.success else docs_dir / "index.html",
         checked=_checked(result),
+        reconciliation=reconciliation,
     )
     write_text(report_dir / SUMMARY_FILE, outcome.to_json())
     return outcome

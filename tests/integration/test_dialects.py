@@ -3,7 +3,7 @@ works on PostgreSQL, migrations included. Skips without the servers (fails in CI
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 
 from include.dms_billing.billing_month import BillingMonth, billing_window
 from include.dms_billing.config import StatusMap
+from include.dms_billing.connections import dms_engine
 from include.dms_billing.demo_dms import generate
 from include.dms_billing.extract import extract_user_facts, fetch_clients
 from include.dms_billing.invoice import BillTo, build_invoice
@@ -23,7 +24,12 @@ from include.dms_billing.ledger import issue_invoice
 from include.dms_billing.ledger_db import migrate
 from include.dms_billing.ledger_schema import metadata
 from include.dms_billing.rule import decide
+from include.dms_billing.source_checks import (
+    CREATED_AFTER, LOGGED_IN_BEFORE_CREATED, MISSING_CREATED, check_source,
+)
+from include.dms_billing.source_db import create_source_schema
 from tests.samples import ISSUER
+from tests.scenarios import Source, section2_cases
 from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 SCALE = {"seed": 11, "clients": 3, "users_per_client": 60, "logins_per_user_month": 5}
@@ -90,3 +96,76 @@ def test_the_ledger_on_postgresql() -> None:
             assert again.invoice.subscriptions_amount == Decimal("0.11") and again.invoice.total == Decimal("0.13")
         finally:
             engine.dispose()
+
+
+# A session in another zone, per server: what a server or connection set to Dhaka time gives.
+ZONED_SESSION = {"postgresql": {"options": "-c timezone=Asia/Dhaka"}, "mysql": {"init_command": "SET time_zone = '+06:00'"}}
+
+
+@pytest.mark.parametrize("server", [POSTGRES_URL, MARIADB_URL], ids=["postgresql", "mariadb"])
+def test_the_dms_engine_reads_in_utc_whatever_the_sessions_zone(server: str, tmp_path: Path) -> None:
+    """Zone-aware columns (PostgreSQL timestamptz, MariaDB TIMESTAMP) read and compare as UTC
+    through ``dms_engine``, even where the connection asks for Dhaka time; a plain engine does not."""
+    window = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
+    src = Source()
+    src.client(1, "ONE", "Asia/Dhaka")
+    section2_cases(src, 1, window)
+    expected = {uid: reason for uid, reason in src.expected.items() if reason}
+    with scratch_database(server) as url:
+        loader = dms_engine(url)
+        src.load(loader)
+        if loader.dialect.name == "postgresql":
+            with loader.begin() as conn:
+                for table, column in (("users", "created_at"), ("users", "deleted_at"),
+                                      ("user_status_changes", "changed_at"), ("user_logins", "logged_in_at")):
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE timestamptz "
+                                         f"USING {column} AT TIME ZONE 'UTC'")
+        loader.dispose()
+        zoned = url.update_query_dict(ZONED_SESSION[sa.make_url(server).get_backend_name()])
+        billed = {}
+        for name, engine in (("utc", dms_engine(zoned)), ("plain", sa.create_engine(zoned))):
+            try:
+                extract_user_facts(engine, 1, window, tmp_path / f"{name}.parquet")
+                rows = decide(pq.read_table(tmp_path / f"{name}.parquet"), window, StatusMap(), "ONE")
+                billed[name] = dict(zip(rows["user_id"], rows["billable_reason"]))
+            finally:
+                engine.dispose()
+    assert billed["utc"] == expected
+    assert billed["plain"] != expected  # the zone would have moved users across the month's bounds
+
+
+NULLABLE_CREATED = {"postgresql": "ALTER TABLE users ALTER COLUMN created_at DROP NOT NULL",
+                    "mysql": "ALTER TABLE users MODIFY created_at TIMESTAMP NULL"}
+
+
+@pytest.mark.parametrize("server", [POSTGRES_URL, MARIADB_URL], ids=["postgresql", "mariadb"])
+def test_reconciliation_on_a_server_names_users_left_out_for_no_reason_of_the_contract(server: str, tmp_path: Path) -> None:
+    window = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
+    old, after, mid = window.start - timedelta(days=60), window.end + timedelta(days=3), window.start + timedelta(days=9)
+    src = Source()
+    src.client(1, "ONE", "Asia/Dhaka")
+    src.user(1, "active", old, history=[("active", old)])
+    missing = src.user(1, "active", old, history=[("active", old)], logins=[mid])
+    src.users[missing - 1]["created_at"] = None
+    late_login = src.user(1, "inactive", after, logins=[mid])
+    later = src.user(1, "active", after, history=[("active", after)])
+    with scratch_database(server) as url:
+        engine = dms_engine(url)
+        try:
+            create_source_schema(engine)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(NULLABLE_CREATED[engine.dialect.name])
+            src.load(engine, create_schema=False)
+            rows = extract_user_facts(engine, 1, window, tmp_path / "facts.parquet")
+            checks = check_source(engine, 1, window, rows)
+        finally:
+            engine.dispose()
+    assert (checks.source_users, checks.snapshot_users) == (4, 1)
+    assert {reason: [u["user_id"] for u in users] for reason, users in checks.left_out.items()} == {
+        MISSING_CREATED: [missing], LOGGED_IN_BEFORE_CREATED: [late_login], CREATED_AFTER: [later]}
+    described = [failure.describe() for failure in checks.failures()]
+    assert described == [
+        f"user left out: {MISSING_CREATED} on users.created_at: 1 row(s), e.g. user {missing}: NULL",
+        f"user left out: {LOGGED_IN_BEFORE_CREATED} on users.created_at: 1 row(s), e.g. user {late_login}: "
+        f"'{after.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=' ')}'",
+    ]

@@ -30,10 +30,8 @@ from include.dms_billing.ledger import month_invoices
 from include.dms_billing.paths import client_month_paths
 from include.dms_billing.run_plan import plan_clients
 from include.dms_billing.smtp import send_message
-from include.dms_billing.source_db import SCHEMA_FILE, schema_statements
-from include.dms_billing.sql_files import load_sql
 from tests.faults import write_list
-from tests.scenarios import Source, naive, section2_cases
+from tests.scenarios import Source, create_relaxed_schema, naive, section2_cases
 from tests.servers import in_ci
 
 MAY = BillingMonth(2023, 5)
@@ -77,14 +75,9 @@ BAD = {
 
 
 def _relaxed_schema(engine: sa.Engine) -> None:
-    """The contract's tables, but ``users.id`` without its primary key: a DMS copy (a view, a
-    replica, an export) that lost its constraints, so duplicate and null ids can reach us."""
-    ddl = load_sql(SCHEMA_FILE)
-    relaxed = ddl.replace("id          BIGINT       NOT NULL PRIMARY KEY,\n    client_id", "id BIGINT,\n    client_id")
-    assert relaxed != ddl
-    with engine.begin() as conn:
-        for statement in schema_statements(relaxed):
-            conn.exec_driver_sql(statement)
+    """The contract's tables, but ``users.id`` without its primary key, so duplicate and null ids
+    can reach us."""
+    create_relaxed_schema(engine, "id          BIGINT       NOT NULL PRIMARY KEY,\n    client_id", "id BIGINT,\n    client_id")
 
 
 def _dms(path: Path) -> tuple[sa.Engine, Source]:
