@@ -1,10 +1,9 @@
-"""Adversarial checks written from the contract alone (/work/shared/contract/README.md).
+"""Adversarial checks written from the contract alone (shared/contract/README.md).
 
 Every expectation here is stated by hand from the contract's words (UTC instants, offsets,
 dates and amounts are literals, not recomputed with the product's helpers), and runs through
 the steps the DAG runs (``tests.faults.write_list``, ``delivery_steps``) on real SQLite, and on
-PostgreSQL / MariaDB where the dialect matters. Cases the pipeline gets wrong are kept as
-strict xfails whose reason quotes the contract.
+PostgreSQL / MariaDB where the dialect matters.
 """
 
 from __future__ import annotations
@@ -113,11 +112,6 @@ ZONES = [  # tz, month, start UTC, end UTC, the login at start and 1 us before e
 
 
 ZONE_IDS = [f"{z[0]}-{z[1]}" for z in ZONES]
-
-
-def xfail(reason: str):
-    """A known disagreement with the contract: kept, strict, so a fix makes it pass loudly."""
-    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 @pytest.mark.parametrize(("tz", "month", "start", "end", "_a", "_b"), ZONES, ids=ZONE_IDS)
@@ -229,10 +223,6 @@ def test_raw_statuses_are_mapped_by_configuration_and_unmapped_ones_fail(tmp_pat
 
 # --- Section 8: a timestamp the pipeline cannot read ------------------------------------------
 
-@xfail("contract 2/8: a user counts if created_at < end and logs in in [start, end); a timestamp the "
-       "pipeline cannot read fails validation. On SQLite, ISO 'T' timestamps are compared as text with "
-       "'YYYY-MM-DD HH:MM:SS' bounds (extract.db_timestamp, sql/user_facts.sql): same-day rows sort after "
-       "the end and both users silently leave the bill")
 def test_sqlite_iso_timestamps_with_a_t_separator_are_read_as_the_same_instants(tmp_path, data_root) -> None:
     """SQLite keeps TIMESTAMP as text; 'YYYY-MM-DDTHH:MM:SS' is ISO 8601 and one of SQLite's own
     time formats. Dhaka, May 2023: the window is [2023-04-30 18:00, 2023-05-31 18:00) UTC."""
@@ -248,19 +238,8 @@ def test_sqlite_iso_timestamps_with_a_t_separator_are_read_as_the_same_instants(
     assert got["rows"][uid]["last_login_at"] == "2023-05-31T16:00:00+06:00"
 
 
-@pytest.mark.parametrize("created_at", [
-    pytest.param("NULL", marks=xfail(
-        "contract 8: 'a missing created_at ... fails that client's validation, naming the rows'; "
-        "sql/user_facts.sql filters created_at < period_end before validation: the user leaves the bill "
-        "silently")),
-    pytest.param("'unknown'", marks=xfail(
-        "contract 8: a timestamp it cannot read as a UTC instant fails validation naming the rows; on SQLite "
-        "'unknown' sorts after the bound in sql/user_facts.sql: the user leaves the bill silently")),
-    pytest.param("'2023-02-30 00:00:00'", marks=xfail(
-        "contract 8: a timestamp it cannot read as a UTC instant 'fails that client's validation, naming the "
-        "rows'; extract._chunk_to_arrow raises pandas' parse error: no column, no user id, no validation "
-        "report, and the extract task retries it")),
-], ids=["null", "text", "no-such-day"])
+@pytest.mark.parametrize("created_at", ["NULL", "'unknown'", "'2023-02-30 00:00:00'"],
+                         ids=["null", "text", "no-such-day"])
 def test_a_missing_or_unreadable_created_at_fails_naming_it(tmp_path, data_root, created_at) -> None:
     src = Source()
     src.client(1, "NOCREATE", "Asia/Dhaka")
