@@ -173,6 +173,8 @@ def test_the_months_took_turns_in_month_order_and_never_overlapped(backfill: Bac
         assert len(tis) == 2 * 8 + 2, [ti["task_id"] for ti in tis]
         spans[month] = (min(datetime.fromisoformat(ti["start_date"]) for ti in tis),
                         max(datetime.fromisoformat(ti["end_date"]) for ti in tis))
+    for month, (start, end) in spans.items():
+        print(f"\n{month}: billing tasks from {start:%H:%M:%S} to {end:%H:%M:%S} ({(end - start).total_seconds():.0f} s)")
     for before, after in zip(MONTHS, MONTHS[1:]):
         assert spans[after][0] > spans[before][1], (before, spans[before], after, spans[after])
     # The three runs were live at once (the default --max-active-runs): the later months waited.
