@@ -45,7 +45,7 @@ def fail_without_retry() -> Iterator[None]:
 
 
 LIVE_RUN_STATES = ["queued", "running"]
-IN_PROCESS_RUNNER = "dag_test"  # the triggering user Airflow gives a run of ``dag.test()`` / ``airflow dags test``
+IN_PROCESS_RUNNER = "dag_test"  # the triggering user of a run of ``dag.test()`` / ``airflow dags test``
 
 
 def turn_context(ti, dag_run) -> dict:

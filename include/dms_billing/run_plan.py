@@ -70,7 +70,8 @@ BACKFILL_HOW = (
     "bills May, June and July 2023 (the dates are the 1sts of the first and last month, 00:00 in Dhaka; "
     "a plain 2023-05-01 means 00:00 UTC, after May's start, and would leave May out). "
     "In the UI: the DAG's Backfill dialog (Trigger, then Backfill) with the same first and last dates. "
-    "clients and deliver may still be given in the conf. One month by hand: trigger a run with billing_month."
+    "clients and deliver may still be given in the conf. "
+    "One month by hand: trigger a run with billing_month."
 )
 
 

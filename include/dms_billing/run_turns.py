@@ -95,14 +95,16 @@ def process_alive(process: str | None) -> bool:
 
 def _lock(conn: sa.Connection, now: datetime) -> None:
     """Serialize every check-and-set: the first statement of the transaction writes the mutex row."""
-    if conn.execute(run_turn_mutex.update().where(run_turn_mutex.c.id == 1).values(taken_at=now)).rowcount != 1:
+    taken = conn.execute(run_turn_mutex.update().where(run_turn_mutex.c.id == 1).values(taken_at=now))
+    if taken.rowcount != 1:
         raise RuntimeError("the ledger's run_turn_mutex row is missing: migrate the ledger (revision 0004)")
 
 
 def turns(engine: sa.Engine) -> list[Turn]:
     """Every run waiting or holding, the holder first, then in the order they go."""
     with engine.connect() as conn:
-        rows = [Turn(**row._mapping) for row in conn.execute(sa.select(run_turns).where(run_turns.c.state != DONE))]
+        query = sa.select(run_turns).where(run_turns.c.state != DONE)
+        rows = [Turn(**row._mapping) for row in conn.execute(query)]
     return sorted(rows, key=lambda t: (t.state != HOLDING, t.order()))
 
 
@@ -149,7 +151,8 @@ def take_turn(
             return TurnDecision(False, f"run {first.run_id} bills {first.billing_month} first")
         unseen = sorted(set(wait_for) - set(rows) - {run_id})  # done or dead ones were in ``rows``
         if unseen:
-            return TurnDecision(False, f"run {unseen[0]}, an earlier month of this backfill, has not asked yet")
+            return TurnDecision(False, f"run {unseen[0]}, an earlier month of this backfill, "
+                                       "has not asked yet")
         conn.execute(run_turns.update().where(run_turns.c.run_id == run_id).values(state=HOLDING))
     return TurnDecision(True, f"this run ({billing_month}) takes the turn")
 
@@ -162,5 +165,7 @@ def release_turn(engine: sa.Engine, run_id: str) -> bool:
     with engine.begin() as conn:
         _lock(conn, datetime.now(timezone.utc))
         return conn.execute(
-            run_turns.update().where(run_turns.c.run_id == run_id, run_turns.c.state != DONE).values(state=DONE)
+            run_turns.update()
+            .where(run_turns.c.run_id == run_id, run_turns.c.state != DONE)
+            .values(state=DONE)
         ).rowcount > 0

@@ -27,7 +27,12 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
          run_type: str | None = None) -> list[dict]:
     """One job per client to bill; the ledger's schema brought up to date first."""
     from include.dms_billing.extract import fetch_clients
-    from include.dms_billing.run_plan import check_backfill_conf, plan_clients, requested_codes, resolve_billing_month
+    from include.dms_billing.run_plan import (
+        check_backfill_conf,
+        plan_clients,
+        requested_codes,
+        resolve_billing_month,
+    )
 
     with fail_without_retry():
         check_backfill_conf(billing_month, run_type)

@@ -126,7 +126,8 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfill]:
 def test_the_backfill_made_one_run_per_month_and_all_succeeded(backfill: Backfill) -> None:
     assert sorted(backfill.runs) == MONTHS
     for month, run in backfill.runs.items():
-        assert backfill.states[month] == "success", (month, backfill.service.task_states(DAG_ID, run["dag_run_id"]))
+        states = backfill.service.task_states(DAG_ID, run["dag_run_id"])
+        assert backfill.states[month] == "success", (month, states)
         assert run["conf"] in ({}, None)
     backfills = backfill.service.api("GET", "/backfills", params={"dag_id": DAG_ID}).json()["backfills"]
     assert [b["max_active_runs"] for b in backfills] == [10]  # the default: the three started at once
@@ -157,12 +158,14 @@ def test_each_months_list_is_right_and_compared_with_the_month_before(backfill: 
 
 def test_invoice_numbers_follow_month_order(backfill: Backfill) -> None:
     numbers = [[i.invoice_number for i in month_invoices(backfill.ledger, m)] for m in MONTHS]
-    assert numbers == [["SKR-000001", "SKR-000002"], ["SKR-000003", "SKR-000004"], ["SKR-000005", "SKR-000006"]]
+    assert numbers == [["SKR-000001", "SKR-000002"], ["SKR-000003", "SKR-000004"],
+                       ["SKR-000005", "SKR-000006"]]
 
 
 def _task_instances(backfill: Backfill, month: str) -> list[dict]:
     run_id = backfill.runs[month]["dag_run_id"]
-    response = backfill.service.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+    response = backfill.service.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
+                                    params={"limit": 1000})
     return response.json()["task_instances"]
 
 
@@ -174,7 +177,8 @@ def test_the_months_took_turns_in_month_order_and_never_overlapped(backfill: Bac
         spans[month] = (min(datetime.fromisoformat(ti["start_date"]) for ti in tis),
                         max(datetime.fromisoformat(ti["end_date"]) for ti in tis))
     for month, (start, end) in spans.items():
-        print(f"\n{month}: billing tasks from {start:%H:%M:%S} to {end:%H:%M:%S} ({(end - start).total_seconds():.0f} s)")
+        seconds = (end - start).total_seconds()
+        print(f"\n{month}: billing tasks from {start:%H:%M:%S} to {end:%H:%M:%S} ({seconds:.0f} s)")
     for before, after in zip(MONTHS, MONTHS[1:]):
         assert spans[after][0] > spans[before][1], (before, spans[before], after, spans[after])
     # The three runs were live at once (the default --max-active-runs): the later months waited.

@@ -75,7 +75,8 @@ def test_a_second_run_waits_while_the_first_holds_then_goes(engine: sa.Engine) -
     assert take_turn(engine, "b", "2023-06", live()).granted
 
 
-@pytest.mark.parametrize("months", [("2023-05",) * 5, ("2023-07", "2023-05", "2023-06", "2023-05", "2023-08")])
+@pytest.mark.parametrize("months", [("2023-05",) * 5,
+                                    ("2023-07", "2023-05", "2023-06", "2023-05", "2023-08")])
 def test_runs_racing_for_the_turn_get_it_one_at_a_time(engine: sa.Engine, months: tuple[str, ...]) -> None:
     """Every run pokes at the same moment, round after round (a slow liveness check widens the
     window between the read and the write). Never two holders; nobody takes over a live holder;
@@ -160,7 +161,8 @@ def test_a_dead_or_failed_holder_blocks_nobody(engine: sa.Engine) -> None:
 def test_a_killed_in_process_run_blocks_nobody_though_airflow_still_says_running(engine: sa.Engine) -> None:
     """``airflow dags test`` killed: its run stays "running" in Airflow; its process is gone."""
     child = subprocess.run(
-        [sys.executable, "-c", "from include.dms_billing.run_turns import this_process; print(this_process())"],
+        [sys.executable, "-c",
+         "from include.dms_billing.run_turns import this_process; print(this_process())"],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
     ).stdout.strip()
     assert process_alive(this_process()) and not process_alive(child)
