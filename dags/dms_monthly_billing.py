@@ -9,6 +9,11 @@ client on the 1st, and invoices on the first working day, per the billing contra
 (first interval: April 2023). A client in a timezone west of Dhaka waits, deferred in the
 triggerer, until its own month has closed.
 
+**Turns.** `wait_for_turn`, right after `plan_run`, lets one run bill at a time (a backfill's
+months in month order, whatever its `--max-active-runs`); `release_turn` gives the turn back at
+the end, whatever happened. A backfill by dates: see the README's "Backfilling" (a
+`billing_month` in a backfill's conf is refused).
+
 **Per client** (mapped, so one client's failure does not stop the others):
 1. `wait_for_month_close`: checks the client's code, timezone and addresses, then waits for the
    client's own month end (at once when past);
@@ -33,6 +38,8 @@ records every invoice and email.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
@@ -40,6 +47,8 @@ from billing_sensors import WaitForClientMoment
 from include.dms_billing.task_retries import SEND_RETRIES, default_args
 
 SCHEDULE_TZ = "Asia/Dhaka"
+TURN_POKE_SECONDS = 10  # a run waiting for its turn looks again this often (rescheduled: no worker slot held)
+TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice day; a month is a real fault
 
 
 def _delivering(params, dag_run) -> bool:
@@ -88,11 +97,27 @@ def _delivering(params, dag_run) -> bool:
 )
 def dms_monthly_billing():
     @task
-    def plan_run(params=None, data_interval_start=None) -> list[dict]:
+    def plan_run(params=None, data_interval_start=None, dag_run=None) -> list[dict]:
         """The month to bill and one job per client."""
         from include.dms_billing import task_calls
 
-        return task_calls.plan(params.get("billing_month"), params.get("clients"), data_interval_start)
+        return task_calls.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
+                               dag_run.run_type)
+
+    @task.sensor(poke_interval=TURN_POKE_SECONDS, mode="reschedule", timeout=TURN_TIMEOUT.total_seconds())
+    def wait_for_turn(plan: list[dict], ti=None, dag_run=None):
+        """Runs take turns (a backfill's months one at a time, in month order, whatever its
+        --max-active-runs): waits while another live run holds the turn or bills an earlier month."""
+        from include.dms_billing import task_calls
+
+        return task_calls.wait_for_turn(plan, ti, dag_run)
+
+    @task
+    def release_turn(run_id=None) -> bool:
+        """Gives the turn back (a teardown: runs whatever happened; clearing a task takes the turn again)."""
+        from include.dms_billing import task_calls
+
+        return task_calls.release_turn(run_id)
 
     @task_group
     def bill_client(job: dict):
@@ -170,10 +195,11 @@ def dms_monthly_billing():
         raise AirflowFailException("a task of this run failed; see the red tasks and the data team's alert")
 
     plan = plan_run()
+    turn = wait_for_turn(plan)
     billed = bill_client.expand_kwargs(plan)
     summary = finance_summary(plan)
     final_report = report(plan)
-    billed >> summary >> final_report
+    turn >> billed >> summary >> final_report >> release_turn().as_teardown(setups=turn)
     [billed, summary, final_report] >> any_task_failed()
 
 

@@ -172,4 +172,22 @@ sealed_lists = sa.Table(
     sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sealed_by_run", sa.String(250), nullable=False),
     sa.UniqueConstraint("client_code", "billing_month", name="uq_sealed_lists_client_month"),
+
+# Runs taking turns (backfills, issue 14): each run waiting for, or holding, the turn to bill.
+# Rows come and go with the runs; the one-row mutex serializes every check-and-set of a turn.
+run_turns = sa.Table(
+    "run_turns",
+    metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),  # waiting, holding, done (until the run ends)
+    sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("process", sa.String(300)),  # host:pid:start of an in-process run (airflow dags test)
+)
+
+run_turn_mutex = sa.Table(
+    "run_turn_mutex",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True)),
 )

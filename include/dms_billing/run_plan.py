@@ -62,6 +62,26 @@ def resolve_billing_month(param: str | None, data_interval_start: datetime | Non
     return month
 
 
+BACKFILL_HOW = (
+    "a backfill bills each run's own month: a billing_month in its conf would make every run of the "
+    "backfill bill that one month, so it is refused. Backfill by dates instead; each run bills the month "
+    "its data interval covers (runs start at 00:00 Asia/Dhaka on the 1st of a month). From the CLI:\n"
+    "  airflow backfill create --dag-id dms_monthly_billing "
+    "--from-date 2023-05-01T00:00:00+06:00 --to-date 2023-07-01T00:00:00+06:00\n"
+    "bills May, June and July 2023 (the dates are the 1sts of the first and last month, 00:00 in Dhaka; "
+    "a plain 2023-05-01 means 00:00 UTC, after May's start, and would leave May out). "
+    "In the UI: the DAG's Backfill dialog (Trigger, then Backfill) with the same first and last dates. "
+    "clients and deliver may still be given in the conf. "
+    "One month by hand: trigger a run with billing_month."
+)
+
+
+def check_backfill_conf(param: str | None, run_type: str | None) -> None:
+    """A backfill run may not name a billing month (every run of the backfill would bill it)."""
+    if run_type == "backfill" and param:
+        raise RunRequestError(f"billing_month {param!r} refused: {BACKFILL_HOW}")
+
+
 def requested_codes(param: Iterable[str] | str | None) -> list[str]:
     """Client codes asked for (empty = all); anything that is not a plain code is refused."""
     if param is None or param == "":

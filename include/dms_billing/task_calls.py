@@ -23,12 +23,19 @@ def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
     return client, client_month_paths(client.billing_month, client.client_code)
 
 
-def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None) -> list[dict]:
+def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
+         run_type: str | None = None) -> list[dict]:
     """One job per client to bill; the ledger's schema brought up to date first."""
     from include.dms_billing.extract import fetch_clients
-    from include.dms_billing.run_plan import plan_clients, requested_codes, resolve_billing_month
+    from include.dms_billing.run_plan import (
+        check_backfill_conf,
+        plan_clients,
+        requested_codes,
+        resolve_billing_month,
+    )
 
     with fail_without_retry():
+        check_backfill_conf(billing_month, run_type)
         month = resolve_billing_month(billing_month, data_interval_start)
         codes = requested_codes(clients)
         load_config()  # a broken configuration stops the run before any client starts
@@ -164,3 +171,24 @@ def record_objections(params: dict, run_id: str) -> list[dict]:
     return [{"objection_id": r.objection_id, "client_code": r.request.client_code,
              "billing_month": r.request.billing_month, "users": len(r.request.user_ids),
              "amount": str(r.amount), "objected_invoice": r.invoice_number} for r in recorded]
+
+
+def wait_for_turn(plan: list[dict], ti, dag_run):
+    """The run's turn to bill (``run_turns``): done when no other live run holds it or goes first."""
+    from airflow.sdk import PokeReturnValue
+
+    from include.dms_billing.airflow_resources import turn_context
+    from include.dms_billing.run_turns import take_turn
+
+    if not plan:
+        return PokeReturnValue(is_done=True, xcom_value="no client to bill: no turn needed")
+    month = plan[0]["job"]["billing_month"]
+    decision = take_turn(ledger(), dag_run.run_id, month, **turn_context(ti, dag_run))
+    print(f"{month}: {decision.reason}")
+    return PokeReturnValue(is_done=decision.granted, xcom_value=decision.reason)
+
+
+def release_turn(run_id: str) -> bool:
+    from include.dms_billing.run_turns import release_turn as release
+
+    return release(ledger(), run_id)
