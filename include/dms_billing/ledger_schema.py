@@ -172,6 +172,7 @@ sealed_lists = sa.Table(
     sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sealed_by_run", sa.String(250), nullable=False),
     sa.UniqueConstraint("client_code", "billing_month", name="uq_sealed_lists_client_month"),
+)
 
 # Runs taking turns (backfills, issue 14): each run waiting for, or holding, the turn to bill.
 # Rows come and go with the runs; the one-row mutex serializes every check-and-set of a turn.
