@@ -40,7 +40,7 @@ OUTBOX := $(DMS_BILLING_DATA)/outbox
 
 demo: venv
 	@mkdir -p $(DMS_BILLING_DATA)
-	$(PY) -m include.dms_billing.demo_dms --url sqlite:///$(DEMO_DB)
+	$(PY) -m include.dms_billing.demo.demo_dms --url sqlite:///$(DEMO_DB)
 	@$(AIRFLOW) db migrate > $(DMS_BILLING_DATA)/airflow-db-migrate.log 2>&1
 	@echo "Local SMTP server on 127.0.0.1:$(SMTP_PORT), keeping every email in $(OUTBOX)"
 	@$(PY) -m tools.outbox_smtp --dir $(OUTBOX) --port $(SMTP_PORT) > $(DMS_BILLING_DATA)/smtp.log 2>&1 & \
@@ -51,7 +51,7 @@ demo: venv
 	  $(AIRFLOW) dags test dms_monthly_billing -c '{"billing_month": "$(DEMO_MONTH)", "deliver": true}' \
 	  > $(DMS_BILLING_DATA)/demo-run.log 2>&1 \
 	  || { tail -40 $(DMS_BILLING_DATA)/demo-run.log; exit 1; }
-	@$(PY) -m include.dms_billing.run_report --month $(DEMO_MONTH)
+	@$(PY) -m include.dms_billing.outputs.run_report --month $(DEMO_MONTH)
 	@echo
 	@echo "Invoices (PDF):"; ls -1 $(DMS_BILLING_DATA)/invoices/billing_month=$(DEMO_MONTH)/*/*.pdf | sed 's/^/  /'
 	@echo "Emails received by the local SMTP server:"; ls -1 $(OUTBOX)/*.eml | sed 's/^/  /'

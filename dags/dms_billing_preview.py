@@ -25,7 +25,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
-from include.dms_billing.task_retries import SEND_RETRIES, default_args
+from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
 
 
 @dag(
@@ -57,7 +57,7 @@ def dms_billing_preview():
     @task
     def plan_previews(params=None, data_interval_end=None) -> list[dict]:
         """The clients whose preview is due, and the moment to project at."""
-        from include.dms_billing import preview_tasks
+        from include.dms_billing.airflow import preview_tasks
 
         return preview_tasks.plan(params.get("as_of"), params.get("clients"), data_interval_end, params["resend"])
 
@@ -65,14 +65,14 @@ def dms_billing_preview():
     def preview_client(job: dict, as_of: str):
         @task
         def project(job: dict, as_of: str) -> dict:
-            from include.dms_billing import preview_tasks
+            from include.dms_billing.airflow import preview_tasks
 
             return preview_tasks.project(job, as_of)
 
         @task(**SEND_RETRIES)
         def deliver_preview(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
-            from include.dms_billing import preview_tasks
-            from include.dms_billing.delivery_steps import run_delivers
+            from include.dms_billing.airflow import preview_tasks
+            from include.dms_billing.flows.delivery_steps import run_delivers
 
             return preview_tasks.deliver(job, run_delivers(params, dag_run), run_id, params["resend"])
 

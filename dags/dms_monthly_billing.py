@@ -44,7 +44,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
-from include.dms_billing.task_retries import SEND_RETRIES, default_args
+from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
 
 SCHEDULE_TZ = "Asia/Dhaka"
 TURN_POKE_SECONDS = 10  # a run waiting for its turn looks again this often (rescheduled: no worker slot held)
@@ -52,7 +52,7 @@ TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice d
 
 
 def _delivering(params, dag_run) -> bool:
-    from include.dms_billing.delivery_steps import run_delivers
+    from include.dms_billing.flows.delivery_steps import run_delivers
 
     return run_delivers(params, dag_run)
 
@@ -99,65 +99,65 @@ def dms_monthly_billing():
     @task
     def plan_run(params=None, data_interval_start=None, dag_run=None) -> list[dict]:
         """The month to bill and one job per client."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        return task_calls.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
+        return monthly_tasks.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
                                dag_run.run_type)
 
     @task.sensor(poke_interval=TURN_POKE_SECONDS, mode="reschedule", timeout=TURN_TIMEOUT.total_seconds())
     def wait_for_turn(plan: list[dict], ti=None, dag_run=None):
         """Runs take turns (a backfill's months one at a time, in month order, whatever its
         --max-active-runs): waits while another live run holds the turn or bills an earlier month."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        return task_calls.wait_for_turn(plan, ti, dag_run)
+        return monthly_tasks.wait_for_turn(plan, ti, dag_run)
 
     @task
     def release_turn(run_id=None) -> bool:
         """Gives the turn back (a teardown: runs whatever happened; clearing a task takes the turn again)."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        return task_calls.release_turn(run_id)
+        return monthly_tasks.release_turn(run_id)
 
     @task_group
     def bill_client(job: dict):
         @task
         def extract(job: dict) -> int:
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.extract(job)
+            return monthly_tasks.extract(job)
 
         @task
         def validate(job: dict) -> str:
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.validate(job)
+            return monthly_tasks.validate(job)
 
         @task
         def decide(job: dict, report: str, run_id=None) -> dict:
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.decide(job, report, run_id)
+            return monthly_tasks.decide(job, report, run_id)
 
         @task(**SEND_RETRIES)
         def deliver_list(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
             """Day 1: email the list, or (manual and backfill runs) keep it unsent under archive/."""
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.deliver("list", job, run_id, _delivering(params, dag_run), params["resend"])
+            return monthly_tasks.deliver("list", job, run_id, _delivering(params, dag_run), params["resend"])
 
         @task
         def issue_invoice(job: dict, run_id=None) -> dict:
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.issue_invoice(job, run_id)
+            return monthly_tasks.issue_invoice(job, run_id)
 
         @task(**SEND_RETRIES)
         def deliver_invoice(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
             """First working day: email the invoice, or (manual and backfill runs) keep it unsent."""
-            from include.dms_billing import task_calls
+            from include.dms_billing.airflow import monthly_tasks
 
-            return task_calls.deliver("invoice", job, run_id, _delivering(params, dag_run), params["resend"])
+            return monthly_tasks.deliver("invoice", job, run_id, _delivering(params, dag_run), params["resend"])
 
         wait_close = WaitForClientMoment(
             task_id="wait_for_month_close", job=job, moment="month_closes_at", retries=0
@@ -176,16 +176,16 @@ def dms_monthly_billing():
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:
         """The month's invoices for finance: a CSV, emailed when delivering (once; updates if more)."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        return task_calls.finance_summary(plan, _delivering(params, dag_run), run_id, params["resend"])
+        return monthly_tasks.finance_summary(plan, _delivering(params, dag_run), run_id, params["resend"])
 
     @task(trigger_rule="all_done", retries=0)
     def report(plan: list[dict]) -> None:
         """Print every client's counts and outputs; fail the run if any client has no list."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        task_calls.report(plan)
+        monthly_tasks.report(plan)
 
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)  # the failed task alerted already
     def any_task_failed() -> None:

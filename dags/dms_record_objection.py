@@ -21,7 +21,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from include.dms_billing.alerts import BillingAlertNotifier
+from include.dms_billing.airflow.alerts import BillingAlertNotifier
 
 
 @dag(
@@ -51,9 +51,9 @@ def dms_record_objection():
     @task
     def record(params=None, run_id=None) -> list[dict]:
         """Validate and record the objection(s); returns what was recorded."""
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        return task_calls.record_objections(params, run_id)
+        return monthly_tasks.record_objections(params, run_id)
 
     record()
 

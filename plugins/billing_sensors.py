@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator, timezone
 class WaitForClientMoment(BaseSensorOperator):
     """Wait, deferred in the triggerer, until a moment of one client's billing month.
 
-    ``moment`` names the function of ``include.dms_billing.task_calls`` that works the moment
+    ``moment`` names the function of ``include.dms_billing.airflow.monthly_tasks`` that works the moment
     out from the client's job (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
     so no separate task computes it, and any check it makes (a bad timezone, say) fails this
     client here. The moment is the task's return value: the UI shows what was waited for.
@@ -32,9 +32,9 @@ class WaitForClientMoment(BaseSensorOperator):
         self.moment = moment
 
     def execute(self, context: Any) -> str:
-        from include.dms_billing import task_calls
+        from include.dms_billing.airflow import monthly_tasks
 
-        target = getattr(task_calls, self.moment)(self.job)
+        target = getattr(monthly_tasks, self.moment)(self.job)
         if timezone.utcnow() >= timezone.parse(target):
             self.log.info("%s (%s) has already passed; nothing to wait for", target, self.moment)
             return target

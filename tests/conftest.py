@@ -61,8 +61,8 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def ledger_engine(tmp_path: Path):
     """A migrated SQLite ledger."""
-    from include.dms_billing.ledger_db import ledger_engine as make_engine
-    from include.dms_billing.ledger_db import migrate
+    from include.dms_billing.ledger.db import ledger_engine as make_engine
+    from include.dms_billing.ledger.db import migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     migrate(engine)

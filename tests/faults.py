@@ -188,14 +188,14 @@ def kill_run(process: subprocess.Popen) -> None:
 def write_list(dms, job, config):
     """One client's steps up to its list, as the DAG's mapped task group runs them; a failed
     validation raises ``ValueError`` with its message, as the ``validate`` task does. The paths."""
-    from include.dms_billing import client_steps
-    from include.dms_billing.paths import client_month_paths
+    from include.dms_billing.flows import list_steps
+    from include.dms_billing.outputs.paths import client_month_paths
 
     paths = client_month_paths(job.billing_month, job.client_code)
-    client_steps.month_closes_at(job)
-    client_steps.extract_step(dms, job, paths)
-    outcome = client_steps.validate_step(job, paths, config)
+    list_steps.month_closes_at(job)
+    list_steps.extract_step(dms, job, paths)
+    outcome = list_steps.validate_step(job, paths, config)
     if not outcome.success:
         raise ValueError(outcome.message)
-    client_steps.decide_step(job, paths, config, outcome.report_path)
+    list_steps.decide_step(job, paths, config, outcome.report_path)
     return paths

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from include.dms_billing.billing_month import BillingWindow
+from include.dms_billing.core.billing_month import BillingWindow
 
 
 @dataclass(frozen=True)

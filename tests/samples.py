@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pandas as pd
 
-from include.dms_billing.columns import BILLABLE_COLUMNS
-from include.dms_billing.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+from include.dms_billing.core.columns import BILLABLE_COLUMNS
+from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 
 ISSUER = Issuer(
     name="Sokrio Technologies Ltd",

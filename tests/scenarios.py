@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingWindow
-from include.dms_billing.source_db import SCHEMA_FILE, bulk_load, create_source_schema, schema_statements
-from include.dms_billing.sql_files import load_sql
+from include.dms_billing.core.billing_month import BillingWindow
+from include.dms_billing.demo.source_db import SCHEMA_FILE, bulk_load, create_source_schema, schema_statements
+from include.dms_billing.source.sql_files import load_sql
 
 SECOND = timedelta(seconds=1)
 USER_COLUMNS = ["id", "client_id", "username", "full_name", "email", "phone", "role", "status", "created_at", "deleted_at"]

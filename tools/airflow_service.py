@@ -369,7 +369,7 @@ def main() -> None:
     data.mkdir(parents=True, exist_ok=True)
     demo_db = data / "demo_dms.sqlite"
     if not demo_db.exists():
-        from include.dms_billing.demo_dms import generate
+        from include.dms_billing.demo.demo_dms import generate
 
         print(f"Creating the demo DMS database {demo_db} ...", flush=True)
         generate(f"sqlite:///{demo_db}")

@@ -93,8 +93,8 @@ def stored_spec(url: str) -> str | None:
 
 def load(url: str, spec: Spec) -> float:
     """(Re)create the database and load it with the demo generator; seconds taken."""
-    from include.dms_billing.billing_month import BillingMonth
-    from include.dms_billing.demo_dms import generate
+    from include.dms_billing.core.billing_month import BillingMonth
+    from include.dms_billing.demo.demo_dms import generate
 
     server, name = _server_and_name(url)
     with server.connect() as conn:
@@ -128,7 +128,7 @@ def month_logins(url: str, month: str) -> int:
     """Logins in the month (UTC calendar month: close enough to describe the load)."""
     import sqlalchemy as sa
 
-    from include.dms_billing.billing_month import BillingMonth
+    from include.dms_billing.core.billing_month import BillingMonth
 
     start = BillingMonth.parse(month)
     engine = sa.create_engine(url)
@@ -146,7 +146,7 @@ def bench_config(url: str, folder: Path) -> Path:
     import sqlalchemy as sa
     import yaml
 
-    from include.dms_billing.extract import fetch_clients
+    from include.dms_billing.source.extraction import fetch_clients
 
     base = yaml.safe_load((PROJECT / "include" / "config" / "billing.yaml").read_text(encoding="utf-8"))
     engine = sa.create_engine(url)
@@ -166,9 +166,9 @@ def bench_config(url: str, folder: Path) -> Path:
 def _jobs(url: str, month: str):
     import sqlalchemy as sa
 
-    from include.dms_billing.billing_month import BillingMonth
-    from include.dms_billing.extract import fetch_clients
-    from include.dms_billing.run_plan import plan_clients
+    from include.dms_billing.core.billing_month import BillingMonth
+    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.core.jobs import plan_clients
 
     engine = sa.create_engine(url)
     jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))
@@ -179,11 +179,11 @@ def run_stage(stage: str, url: str, month: str) -> int:
     """One stage for every client, as the DAG's tasks do it; returns the rows it handled."""
     import pyarrow.parquet as pq
 
-    from include.dms_billing import client_steps, delivery_steps
-    from include.dms_billing.config import load_config
-    from include.dms_billing.ledger_db import default_ledger_url, ledger_engine, migrate
-    from include.dms_billing.paths import client_month_paths
-    from include.dms_billing.smtp import send_message
+    from include.dms_billing.flows import list_steps, delivery_steps
+    from include.dms_billing.core.config import load_config
+    from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
+    from include.dms_billing.outputs.paths import client_month_paths
+    from include.dms_billing.airflow.smtp import send_message
 
     engine, jobs = _jobs(url, month)
     config = load_config()
@@ -194,14 +194,14 @@ def run_stage(stage: str, url: str, month: str) -> int:
         paths = client_month_paths(job.billing_month, job.client_code)
         run_id = f"bench__{month}"
         if stage == "extract":
-            rows += client_steps.extract_step(engine, job, paths)
+            rows += list_steps.extract_step(engine, job, paths)
         elif stage == "validate":
-            outcome = client_steps.validate_step(job, paths, config)
+            outcome = list_steps.validate_step(job, paths, config)
             if not outcome.success:
                 raise SystemExit(f"{job.client_code}: {outcome.message}")
             rows += pq.read_metadata(paths.snapshot).num_rows
         elif stage == "decide":
-            rows += client_steps.decide_step(job, paths, config, paths.report_dir).billable
+            rows += list_steps.decide_step(job, paths, config, paths.report_dir).billable
         elif stage == "render":
             issued = delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)
             rows += issued.invoice.billable_count
@@ -348,7 +348,7 @@ def floor(url: str, month: str, name: str = FLOOR, sql: str = FLOOR_SQL) -> Meas
     """A hand-written query, rows fetched to the client (as extraction fetches its rows)."""
     import sqlalchemy as sa
 
-    from include.dms_billing.billing_month import BillingMonth
+    from include.dms_billing.core.billing_month import BillingMonth
 
     start = BillingMonth.parse(month)
     engine = sa.create_engine(url)
@@ -393,9 +393,9 @@ def decision_references(url: str, month: str, data: Path, config_path: Path) -> 
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from include.dms_billing.config import load_config
-    from include.dms_billing.paths import client_month_paths
-    from include.dms_billing.rule import decide
+    from include.dms_billing.core.config import load_config
+    from include.dms_billing.outputs.paths import client_month_paths
+    from include.dms_billing.core.rule import decide
 
     engine, jobs = _jobs(url, month)
     engine.dispose()
@@ -498,7 +498,7 @@ def main() -> None:
     parser.add_argument("--login-scale", type=float, default=1.0, help="multiplies every month's logins")
     args = parser.parse_args()
 
-    from include.dms_billing.paths import data_root
+    from include.dms_billing.outputs.paths import data_root
     from tools.outbox_smtp import Outbox
 
     spec = Spec(args.clients, args.users_per_client,

@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from billing_sensors import WaitForClientMoment
 
-from include.dms_billing.run_plan import ClientJob
+from include.dms_billing.core.jobs import ClientJob
 
 
 def _job(billing_month: str, tz: str = "America/New_York") -> dict:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.dms_billing import task_calls
-from include.dms_billing.run_plan import RunRequestError, check_backfill_conf
+from include.dms_billing.airflow import monthly_tasks
+from include.dms_billing.core.jobs import RunRequestError, check_backfill_conf
 from tests.conftest import PROJECT
 
 
@@ -45,11 +45,11 @@ def test_a_billing_month_in_a_backfill_is_refused_saying_how_to_backfill() -> No
 
 
 def test_the_refusal_fails_plan_run_without_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(task_calls, "load_config", lambda: pytest.fail("refused before anything is read"))
+    monkeypatch.setattr(monthly_tasks, "load_config", lambda: pytest.fail("refused before anything is read"))
     with pytest.raises(AirflowFailException, match="airflow backfill create"):
-        task_calls.plan("2023-05", [], None, "backfill")
+        monthly_tasks.plan("2023-05", [], None, "backfill")
 
 
 def test_a_run_with_no_client_needs_no_turn() -> None:
-    done = task_calls.wait_for_turn([], ti=None, dag_run=SimpleNamespace(run_id="x"))
+    done = monthly_tasks.wait_for_turn([], ti=None, dag_run=SimpleNamespace(run_id="x"))
     assert done.is_done

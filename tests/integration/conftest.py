@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from tests.conftest import PROJECT
 from tests.scenarios import Source, section2_cases
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from include.dms_billing.demo_dms import generate
+from include.dms_billing.demo.demo_dms import generate
 from tests.conftest import PROJECT
 from tests.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots

@@ -24,13 +24,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.delivery import SENT, delivery_log
-from include.dms_billing.demo_dms import generate
-from include.dms_billing.extract import fetch_clients
-from include.dms_billing.ledger import month_invoices
-from include.dms_billing.list_changes import read_changes
-from include.dms_billing.paths import client_month_paths
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.ledger.deliveries import SENT, delivery_log
+from include.dms_billing.demo.demo_dms import generate
+from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.outputs.list_changes import read_changes
+from include.dms_billing.outputs.paths import client_month_paths
 from tests import reference_rule
 from tests.conftest import PROJECT
 from tests.servers import POSTGRES_URL, scratch_database

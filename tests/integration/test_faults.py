@@ -25,18 +25,18 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import delivery_steps
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.config import BillingConfig, parse_config
-from include.dms_billing.delivery import CLAIM_LEASE, SENDING, SENT, delivery_log
-from include.dms_billing.extract import extract_user_facts, fetch_clients
-from include.dms_billing.ledger import month_invoices
-from include.dms_billing.ledger_db import ledger_engine as make_ledger
-from include.dms_billing.ledger_db import migrate
-from include.dms_billing.ledger_schema import deliveries
-from include.dms_billing.paths import client_month_paths, delivery_receipts
-from include.dms_billing.run_plan import ClientJob, plan_clients
-from include.dms_billing.smtp import send_message
+from include.dms_billing.flows import delivery_steps
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.config import BillingConfig, parse_config
+from include.dms_billing.ledger.deliveries import CLAIM_LEASE, SENDING, SENT, delivery_log
+from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.ledger.db import ledger_engine as make_ledger
+from include.dms_billing.ledger.db import migrate
+from include.dms_billing.ledger.schema import deliveries
+from include.dms_billing.outputs.paths import client_month_paths, delivery_receipts
+from include.dms_billing.core.jobs import ClientJob, plan_clients
+from include.dms_billing.airflow.smtp import send_message
 from tests.conftest import PROJECT
 from tests.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
 from tests.scenarios import Source, section2_cases
@@ -245,8 +245,8 @@ def test_extraction_is_retried_and_data_errors_are_not(airflow_db) -> None:
 KILL_MID_EXTRACT = """
 import sys
 import sqlalchemy as sa
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.extract import extract_user_facts
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.source.extraction import extract_user_facts
 engine = sa.create_engine(sys.argv[1])
 extract_user_facts(engine, 1, billing_window(BillingMonth(2023, 5), "Asia/Dhaka"), sys.argv[2], chunk_rows=50)
 print("FINISHED", flush=True)
@@ -255,7 +255,7 @@ print("FINISHED", flush=True)
 SLOW_ATOMIC_WRITE = """
 import sys, time
 from pathlib import Path
-from include.dms_billing.atomic import atomic_path
+from include.dms_billing.outputs.atomic import atomic_path
 data = Path(sys.argv[1]).read_bytes()
 with atomic_path(Path(sys.argv[2])) as tmp, open(tmp, "wb") as out:
     out.write(data[: len(data) // 2]); out.flush()
@@ -296,7 +296,7 @@ def test_a_task_killed_while_writing_a_snapshot_leaves_no_partial_file(tmp_path:
 
 
 def test_a_task_killed_while_writing_a_pdf_leaves_the_previous_file(tmp_path: Path) -> None:
-    from include.dms_billing.render import render_invoice_html, render_invoice_pdf
+    from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
     from tests.samples import make_invoice
 
     pdf = render_invoice_pdf(render_invoice_html(make_invoice()))
@@ -354,7 +354,7 @@ def test_ledger_down_after_the_server_accepted_an_email_is_not_sent_twice(
 
             handler.on_accept = None
             proxy.start()  # the ledger is back: the task's retry
-            with caplog.at_level(logging.WARNING, logger="include.dms_billing.delivery"):
+            with caplog.at_level(logging.WARNING, logger="include.dms_billing.ledger.deliveries"):
                 retried = delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
             again = delivery_steps.send_list_step(ledger, job, paths, config, "run-2", False, send_message)
         ledger.dispose()
@@ -378,7 +378,7 @@ def test_a_crash_after_the_server_accepted_resends_with_the_same_message_id_afte
     Within the lease nothing is sent over; after it, the same Message-ID is sent again, so the
     client's mail system can recognise the duplicate, and a warning says so.
     """
-    from include.dms_billing.delivery import DeliveryInProgress
+    from include.dms_billing.ledger.deliveries import DeliveryInProgress
     from tools.outbox_smtp import Outbox
 
     config = _config()
@@ -394,7 +394,7 @@ def test_a_crash_after_the_server_accepted_resends_with_the_same_message_id_afte
         assert len(outbox.messages) == 1
 
         _age_claims(ledger_engine)
-        with caplog.at_level(logging.WARNING, logger="include.dms_billing.delivery"):
+        with caplog.at_level(logging.WARNING, logger="include.dms_billing.ledger.deliveries"):
             again = delivery_steps.send_list_step(ledger_engine, job, paths, config, "run-3", False, send_message)
 
     assert again.sent and again.message_id == first.message_id
@@ -427,7 +427,7 @@ def _reference_run(tmp_path: Path) -> dict[tuple[str, str], dict]:
 
 
 def _default_ledger() -> sa.Engine:
-    from include.dms_billing.ledger_db import default_ledger_url
+    from include.dms_billing.ledger.db import default_ledger_url
 
     return make_ledger(default_ledger_url())
 

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.client_steps import decide_step, extract_step
-from include.dms_billing.config import parse_config
-from include.dms_billing.delivery_steps import LIST, archive_step
-from include.dms_billing.demo_dms import generate
-from include.dms_billing.extract import fetch_clients
-from include.dms_billing.invoice import month_name
-from include.dms_billing.paths import client_month_paths
-from include.dms_billing.run_plan import plan_clients
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.flows.list_steps import decide_step, extract_step
+from include.dms_billing.core.config import parse_config
+from include.dms_billing.flows.delivery_steps import LIST, archive_step
+from include.dms_billing.demo.demo_dms import generate
+from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.core.invoice import month_name
+from include.dms_billing.outputs.paths import client_month_paths
+from include.dms_billing.core.jobs import plan_clients
 from tests import reference_rule
 from tests.unit.test_demo_dms import read_rows
 

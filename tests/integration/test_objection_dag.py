@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.invoice import ADJUSTMENT
-from include.dms_billing.ledger import month_invoices
-from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
-from include.dms_billing.ledger_schema import objections
+from include.dms_billing.core.invoice import ADJUSTMENT
+from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+from include.dms_billing.ledger.schema import objections
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_dag
 from tests.scenarios import Source

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from include.dms_billing.delivery import delivery_log
-from include.dms_billing.ledger import month_invoices
-from include.dms_billing.ledger_db import default_ledger_url, ledger_engine
-from include.dms_billing.paths import PreviewPaths
+from include.dms_billing.ledger.deliveries import delivery_log
+from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+from include.dms_billing.outputs.paths import PreviewPaths
 from tests.integration.conftest import run_dag
 from tests.scenarios import Source
 

@@ -22,14 +22,14 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import delivery_steps
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.config import parse_config
-from include.dms_billing.extract import fetch_clients
-from include.dms_billing.ledger import month_invoices
-from include.dms_billing.paths import client_month_paths
-from include.dms_billing.run_plan import plan_clients
-from include.dms_billing.smtp import send_message
+from include.dms_billing.flows import delivery_steps
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.config import parse_config
+from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.outputs.paths import client_month_paths
+from include.dms_billing.core.jobs import plan_clients
+from include.dms_billing.airflow.smtp import send_message
 from tests.faults import write_list
 from tests.scenarios import Source, create_relaxed_schema, naive, section2_cases
 from tests.servers import in_ci
@@ -127,7 +127,7 @@ def _bill_client(dms: sa.Engine, ledger: sa.Engine, job, config) -> None:
 @pytest.fixture(scope="module")
 def billed(tmp_path_factory: pytest.TempPathFactory):
     """Every client billed once; what failed, what was sent, and the DMS rows."""
-    from include.dms_billing.ledger_db import ledger_engine, migrate
+    from include.dms_billing.ledger.db import ledger_engine, migrate
     from tools.outbox_smtp import Outbox
 
     folder = tmp_path_factory.mktemp("bad_input")
@@ -245,8 +245,8 @@ def test_a_client_code_is_matched_whole(code: str) -> None:
     """A trailing newline passes ``re.match`` with ``$``; it must not become a folder name."""
     from dataclasses import replace
 
-    from include.dms_billing.client_steps import ClientDataError, month_closes_at
-    from include.dms_billing.run_plan import RunRequestError, requested_codes
+    from include.dms_billing.flows.list_steps import ClientDataError, month_closes_at
+    from include.dms_billing.core.jobs import RunRequestError, requested_codes
 
     with pytest.raises(RunRequestError, match="invalid client codes"):
         requested_codes([code])

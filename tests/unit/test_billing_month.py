@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from include.dms_billing.billing_month import (
+from include.dms_billing.core.billing_month import (
     BillingMonth,
     ClientTimezoneError,
     PolicyError,

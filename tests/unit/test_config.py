@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from include.dms_billing.billing_month import BillingMonth
-from include.dms_billing.config import ConfigError, load_config, parse_config
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.config import ConfigError, load_config, parse_config
 
 
 def test_shipped_config_is_valid() -> None:

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.delivery import (
+from include.dms_billing.ledger.deliveries import (
     FAILED,
     SENDING,
     SENT,
@@ -17,8 +17,8 @@ from include.dms_billing.delivery import (
     deliver_once,
     delivery_log,
 )
-from include.dms_billing.ledger_schema import deliveries
-from include.dms_billing.smtp import send_message
+from include.dms_billing.ledger.schema import deliveries
+from include.dms_billing.airflow.smtp import send_message
 
 KEY = DeliveryKey("MEGHNA", "2023-05", "list")
 DOMAIN = "billing.sokrio.example"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.demo_dms import PLANTED_CASES, generate, planted_user_id
-from include.dms_billing.source_db import SOURCE_COLUMNS, bulk_load, create_source_schema, db_value
-from include.dms_billing.sql_files import SQL_DIR
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.demo.demo_dms import PLANTED_CASES, generate, planted_user_id
+from include.dms_billing.demo.source_db import SOURCE_COLUMNS, bulk_load, create_source_schema, db_value
+from include.dms_billing.source.sql_files import SQL_DIR
 from tests import reference_rule
 from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 

@@ -16,15 +16,15 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import client_steps, delivery_steps
-from include.dms_billing.billable_list import to_csv_text
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.config import parse_config
-from include.dms_billing.extract import extract_user_facts, fetch_clients
-from include.dms_billing.ledger_db import default_ledger_url, ledger_engine, migrate
-from include.dms_billing.render import render_invoice_html, render_invoice_pdf
-from include.dms_billing.run_plan import ClientJob, RunRequestError, plan_clients, requested_codes
-from include.dms_billing.smtp import send_message
+from include.dms_billing.flows import list_steps, delivery_steps
+from include.dms_billing.outputs.billable_list import to_csv_text
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.config import parse_config
+from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
+from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+from include.dms_billing.core.jobs import ClientJob, RunRequestError, plan_clients, requested_codes
+from include.dms_billing.airflow.smtp import send_message
 from tests.faults import write_list
 from tests.samples import make_billed, make_invoice
 from tests.scenarios import Source
@@ -56,8 +56,8 @@ def test_a_client_code_with_sql_is_refused() -> None:
     with pytest.raises(RunRequestError):
         requested_codes(SQL_CODE)
     job = ClientJob(1, SQL_CODE, "x", "Asia/Dhaka", "2023-05", "a@x.example", None)
-    with pytest.raises(client_steps.ClientDataError, match="not a plain code"):
-        client_steps.month_closes_at(job)
+    with pytest.raises(list_steps.ClientDataError, match="not a plain code"):
+        list_steps.month_closes_at(job)
 
 
 def test_params_are_bound_never_formatted_into_sql(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from include.dms_billing.invoice import BillTo, Invoice, Issuer, build_invoice, invoice_from_json, invoice_to_json
-from include.dms_billing.ledger import issue_invoice, month_invoices
-from include.dms_billing.ledger_schema import invoices, metadata
+from include.dms_billing.core.invoice import BillTo, Invoice, Issuer, build_invoice, invoice_from_json, invoice_to_json
+from include.dms_billing.ledger.invoices import issue_invoice, month_invoices
+from include.dms_billing.ledger.schema import invoices, metadata
 
 ISSUER = Issuer("Sokrio Technologies Ltd", ("Banani", "Dhaka"), "billing@sokrio.example", "000-0101", "SKR")
 

@@ -15,17 +15,17 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from include.dms_billing.billable_list import ListSummary, to_csv_text
-from include.dms_billing.columns import ATTACHMENT_COLUMNS
-from include.dms_billing.messages import (
+from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
+from include.dms_billing.core.columns import ATTACHMENT_COLUMNS
+from include.dms_billing.mail.messages import (
     Envelope,
     alert_email,
     finance_email,
     invoice_email,
     list_email,
 )
-from include.dms_billing.render import render_invoice_html, render_invoice_pdf
-from include.dms_billing.spreadsheets import finance_csv_bytes
+from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
 from tests.samples import FORMULA_NAME, make_billed, make_invoice
 
 ENVELOPE = Envelope(
@@ -235,7 +235,7 @@ def test_alert_email_without_client_or_month() -> None:
 
 
 def _changes(compared: bool):
-    from include.dms_billing.list_changes import ChangedUser, ListChanges
+    from include.dms_billing.outputs.list_changes import ChangedUser, ListChanges
 
     if not compared:
         return ListChanges("2023-05", "2023-04", None, 4)

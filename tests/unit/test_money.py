@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from include.dms_billing.money import format_money, round_money
+from include.dms_billing.core.money import format_money, round_money
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_format_for_people() -> None:
 
 
 def test_every_currencys_decimals_come_from_babel_and_unknown_codes_are_refused() -> None:
-    from include.dms_billing.config import ConfigError, parse_config
+    from include.dms_billing.core.config import ConfigError, parse_config
 
     assert [str(round_money("1.2345", c)) for c in ("VND", "BDT", "JOD")] == ["1", "1.23", "1.235"]
     with pytest.raises(ValueError, match="unknown currency 'XYZ'"):

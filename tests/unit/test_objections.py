@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingMonth
-from include.dms_billing.invoice import ADJUSTMENT, BillTo, Invoice, build_invoice
-from include.dms_billing.ledger import IssuedInvoice, issue_invoice
-from include.dms_billing.ledger_schema import adjustments, objection_users, objections
-from include.dms_billing.objections import (
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.invoice import ADJUSTMENT, BillTo, Invoice, build_invoice
+from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice
+from include.dms_billing.ledger.schema import adjustments, objection_users, objections
+from include.dms_billing.ledger.objections import (
     ObjectionRejected,
     ObjectionRequest,
     record_objections,

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.config import parse_config
-from include.dms_billing.extract import SourceClient
-from include.dms_billing.messages import Envelope
-from include.dms_billing.preview import (
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.config import parse_config
+from include.dms_billing.source.extraction import SourceClient
+from include.dms_billing.mail.messages import Envelope
+from include.dms_billing.flows.preview import (
     PreviewRequestError,
     deadline_text,
     parse_as_of,
@@ -25,7 +25,7 @@ from include.dms_billing.preview import (
     preview_window,
     previews_due,
 )
-from include.dms_billing.run_plan import ClientJob
+from include.dms_billing.core.jobs import ClientJob
 from tests.samples import make_billed
 
 NOV = BillingMonth(2023, 11)

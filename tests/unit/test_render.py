@@ -16,10 +16,10 @@ import pandas as pd
 import pypdf
 import pytest
 
-from include.dms_billing.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
-from include.dms_billing.invoice import ADJUSTMENT, InvoiceLine
-from include.dms_billing.render import environment, render_invoice_html, render_invoice_pdf
-from include.dms_billing.spreadsheets import finance_csv_bytes, iso_text, list_xlsx_bytes, neutralised
+from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
+from include.dms_billing.core.invoice import ADJUSTMENT, InvoiceLine
+from include.dms_billing.outputs.render import environment, render_invoice_html, render_invoice_pdf
+from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, iso_text, list_xlsx_bytes, neutralised
 from tests.samples import FORMULA_NAME, make_billed, make_invoice
 
 

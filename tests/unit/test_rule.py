@@ -6,10 +6,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.columns import BILLABLE_COLUMNS, SNAPSHOT_SCHEMA
-from include.dms_billing.config import StatusMap
-from include.dms_billing.rule import UnmappedStatusError, decide
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.columns import BILLABLE_COLUMNS, SNAPSHOT_SCHEMA
+from include.dms_billing.core.config import StatusMap
+from include.dms_billing.core.rule import UnmappedStatusError, decide
 
 WINDOW = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
 OLD = pd.Timestamp(WINDOW.start - timedelta(days=90))

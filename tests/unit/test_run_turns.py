@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.ledger_db import ledger_engine, migrate
-from include.dms_billing.run_turns import (
+from include.dms_billing.ledger.db import ledger_engine, migrate
+from include.dms_billing.ledger.run_turns import (
     HOLDING,
     WAITING,
     process_alive,
@@ -162,7 +162,7 @@ def test_a_killed_in_process_run_blocks_nobody_though_airflow_still_says_running
     """``airflow dags test`` killed: its run stays "running" in Airflow; its process is gone."""
     child = subprocess.run(
         [sys.executable, "-c",
-         "from include.dms_billing.run_turns import this_process; print(this_process())"],
+         "from include.dms_billing.ledger.run_turns import this_process; print(this_process())"],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
     ).stdout.strip()
     assert process_alive(this_process()) and not process_alive(child)

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing import client_steps
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.config import parse_config
-from include.dms_billing.extract import fetch_clients
-from include.dms_billing.paths import ClientMonthPaths
-from include.dms_billing.run_plan import plan_clients
-from include.dms_billing.source_checks import AUDIT_FILE
-from include.dms_billing.sql_files import load_sql
+from include.dms_billing.flows import list_steps
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.core.config import parse_config
+from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.core.jobs import plan_clients
+from include.dms_billing.source.source_checks import AUDIT_FILE
+from include.dms_billing.source.sql_files import load_sql
 from tests.scenarios import Source, create_relaxed_schema
 
 MAY = BillingMonth(2023, 5)
@@ -84,8 +84,8 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for job in plan_clients(fetch_clients(engine), [], MAY):
         jobs[job.client_code] = job
         paths = ClientMonthPaths(folder / "data", str(MAY), job.client_code)
-        client_steps.extract_step(engine, job, paths)
-        outcomes[job.client_code] = (client_steps.validate_step(job, paths, parse_config({})), paths)
+        list_steps.extract_step(engine, job, paths)
+        outcomes[job.client_code] = (list_steps.validate_step(job, paths, parse_config({})), paths)
     return {"outcomes": outcomes, "cases": cases, "jobs": jobs}
 
 
@@ -131,7 +131,7 @@ def test_validation_fails_without_the_checks_of_the_extract_step(checked, tmp_pa
     paths.snapshot.parent.mkdir(parents=True)
     paths.snapshot.write_bytes(clean.snapshot.read_bytes())
 
-    outcome = client_steps.validate_step(job, paths, parse_config({}))
+    outcome = list_steps.validate_step(job, paths, parse_config({}))
 
     assert not outcome.success and "source checks saved by the extract step" in outcome.message
 

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.billing_month import BillingMonth, BillingWindow, billing_window
-from include.dms_billing.config import StatusMap
-from include.dms_billing.extract import extract_user_facts
-from include.dms_billing.rule import decide
+from include.dms_billing.core.billing_month import BillingMonth, BillingWindow, billing_window
+from include.dms_billing.core.config import StatusMap
+from include.dms_billing.source.extraction import extract_user_facts
+from include.dms_billing.core.rule import decide
 from tests import reference_rule
 from tests.scenarios import SECOND, Source, section2_cases
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from include.dms_billing.billing_month import BillingMonth, billing_window
-from include.dms_billing.demo_dms import generate
-from include.dms_billing.extract import extract_user_facts
-from include.dms_billing.validation import ValidationContext, build_expectations, validate_snapshot
+from include.dms_billing.core.billing_month import BillingMonth, billing_window
+from include.dms_billing.demo.demo_dms import generate
+from include.dms_billing.source.extraction import extract_user_facts
+from include.dms_billing.source.validation import ValidationContext, build_expectations, validate_snapshot
 
 WINDOW = billing_window(BillingMonth(2023, 5), "Asia/Dhaka")
 NOW = datetime(2024, 1, 15, tzinfo=timezone.utc)  # after all the demo data

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from include.dms_billing.billing_month import BillingMonth
-from include.dms_billing.config import Calendar
-from include.dms_billing.work_calendar import CalendarError, invoice_date
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.config import Calendar
+from include.dms_billing.core.work_calendar import CalendarError, invoice_date
 
 BANGLADESH = Calendar()
 

@@ -1,0 +1,194 @@
+"""What each task of ``dms_monthly_billing`` does, given the plain values Airflow passes.
+
+The DAG file only wires tasks; each task imports this module (inside the task, so parsing
+stays fast) and calls one function. Here the connections, configuration and paths are looked
+up, and bad data or configuration becomes a failure without retries (``fail_without_retry``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from include.dms_billing.flows import list_steps, delivery_steps
+from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
+from include.dms_billing.core.config import load_config
+from include.dms_billing.ledger.db import migrate
+from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
+from include.dms_billing.core.jobs import ClientJob
+
+
+def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
+    client = ClientJob.from_dict(job)
+    return client, client_month_paths(client.billing_month, client.client_code)
+
+
+def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
+         run_type: str | None = None) -> list[dict]:
+    """One job per client to bill; the ledger's schema brought up to date first."""
+    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.core.jobs import (
+        check_backfill_conf,
+        plan_clients,
+        requested_codes,
+        resolve_billing_month,
+    )
+
+    with fail_without_retry():
+        check_backfill_conf(billing_month, run_type)
+        month = resolve_billing_month(billing_month, data_interval_start)
+        codes = requested_codes(clients)
+        load_config()  # a broken configuration stops the run before any client starts
+    with fail_without_retry():
+        jobs = plan_clients(fetch_clients(source_engine()), codes, month)
+    migrate(ledger())
+    return [{"job": job.to_dict()} for job in jobs]
+
+
+def month_closes_at(job: dict) -> str:
+    with fail_without_retry():
+        return list_steps.month_closes_at(ClientJob.from_dict(job))
+
+
+def extract(job: dict) -> int:
+    client, paths = _client(job)
+    return list_steps.extract_step(source_engine(), client, paths)
+
+
+def validate(job: dict) -> str:
+    client, paths = _client(job)
+    with fail_without_retry():
+        outcome = list_steps.validate_step(client, paths, load_config())
+        if not outcome.success:
+            raise ValueError(outcome.message)
+    return str(outcome.report_path)
+
+
+def decide(job: dict, report: str, run_id: str) -> dict:
+    """The client's list; for a month already billed (sealed), a recomputation kept beside it as
+    a revision when it differs, and the data team and finance told once per revision."""
+    from include.dms_billing.outputs.billable_list import read_summary
+    from include.dms_billing.core.billing_month import BillingMonth
+    from include.dms_billing.ledger.seals import find_seal, read_marker, recorded_seal
+    from include.dms_billing.airflow.smtp import send_message
+
+    client, paths = _client(job)
+    engine, config = ledger(), load_config()
+    with fail_without_retry():
+        seal = recorded_seal(engine, paths, run_id)
+        with engine.connect() as conn:
+            previous = find_seal(conn, client.client_code, str(BillingMonth.parse(client.billing_month).previous()))
+        previous_seal = previous.fingerprint if previous else None
+        sealed = seal.fingerprint if seal else read_marker(paths)
+        if sealed is None:
+            summary = list_steps.decide_step(client, paths, config, Path(report), previous_seal)
+            return {"billable": summary.billable, **summary.by_reason, "sealed": False}
+        found = list_steps.recheck_step(client, paths, config, sealed, previous_seal)
+    delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)
+    summary = read_summary(paths)
+    return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
+
+
+def invoice_day(job: dict) -> str:
+    with fail_without_retry():
+        return delivery_steps.invoice_day(ClientJob.from_dict(job), load_config())
+
+
+def issue_invoice(job: dict, run_id: str) -> dict:
+    client, paths = _client(job)
+    with fail_without_retry():
+        invoice = delivery_steps.issue_invoice_step(ledger(), client, paths, load_config(), run_id).invoice
+    return {"invoice_number": invoice.invoice_number, "total": str(invoice.total), "currency": invoice.currency}
+
+
+def send(kind: str, job: dict, run_id: str, resend: bool) -> str | None:
+    """Send the client's list or invoice unless the ledger says it went already; its Message-ID."""
+    from include.dms_billing.airflow.smtp import send_message
+
+    client, paths = _client(job)
+    step = delivery_steps.send_list_step if kind == delivery_steps.LIST else delivery_steps.send_invoice_step
+    with fail_without_retry():
+        outcome = step(ledger(), client, paths, load_config(), run_id, resend, send_message)
+    return outcome.message_id
+
+
+def deliver(kind: str, job: dict, run_id: str, delivering: bool, resend: bool) -> str | None:
+    """Send the client's list or invoice (its Message-ID), or, when the run does not deliver,
+    keep the email unsent under ``archive/`` (its path)."""
+    return send(kind, job, run_id, resend) if delivering else archive(kind, job, run_id)
+
+
+def archive(kind: str, job: dict, run_id: str) -> str:
+    client, paths = _client(job)
+    with fail_without_retry():
+        return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
+
+
+def finance_summary(plan: list[dict], deliver: bool, run_id: str, resend: bool) -> str | None:
+    from include.dms_billing.airflow.smtp import send_message
+
+    if not plan:
+        return None
+    path, _ = delivery_steps.finance_summary_step(
+        ledger(), plan[0]["job"]["billing_month"], load_config(),
+        deliver=deliver, run_id=run_id, resend=resend, send=send_message,
+    )
+    return path
+
+
+def report(plan: list[dict]) -> None:
+    """Print every client's counts and outputs; fail the run if any client has no list."""
+    from include.dms_billing.outputs.run_report import collect, render
+
+    if not plan:
+        return
+    month = plan[0]["job"]["billing_month"]
+    outcomes = collect(month, [p["job"]["client_code"] for p in plan])
+    print(render(month, outcomes))
+    failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
+    if failed:
+        with fail_without_retry():
+            raise ValueError(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))
+
+
+def record_objections(params: dict, run_id: str) -> list[dict]:
+    """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons;
+    checked against each month's sealed list (the files verified against the seal first)."""
+    from include.dms_billing.ledger import objections
+
+    with fail_without_retry():
+        if params.get("csv_path"):
+            requests = objections.requests_from_csv(Path(params["csv_path"]).read_text(encoding="utf-8"))
+        else:
+            requests = [objections.ObjectionRequest(
+                client_code=params["client_code"].strip(), billing_month=params["billing_month"].strip(),
+                user_ids=objections.parse_user_ids(params["user_ids"]), reason=params["reason"],
+                decided_by=params["decided_by"], direction=params["direction"],
+            )]
+        engine = ledger()
+        migrate(engine)
+        recorded = objections.record_objections(engine, requests, objections.sealed_billed_ids(engine, run_id), run_id)
+    return [{"objection_id": r.objection_id, "client_code": r.request.client_code,
+             "billing_month": r.request.billing_month, "users": len(r.request.user_ids),
+             "amount": str(r.amount), "objected_invoice": r.invoice_number} for r in recorded]
+
+
+def wait_for_turn(plan: list[dict], ti, dag_run):
+    """The run's turn to bill (``run_turns``): done when no other live run holds it or goes first."""
+    from airflow.sdk import PokeReturnValue
+
+    from include.dms_billing.airflow.resources import turn_context
+    from include.dms_billing.ledger.run_turns import take_turn
+
+    if not plan:
+        return PokeReturnValue(is_done=True, xcom_value="no client to bill: no turn needed")
+    month = plan[0]["job"]["billing_month"]
+    decision = take_turn(ledger(), dag_run.run_id, month, **turn_context(ti, dag_run))
+    print(f"{month}: {decision.reason}")
+    return PokeReturnValue(is_done=decision.granted, xcom_value=decision.reason)
+
+
+def release_turn(run_id: str) -> bool:
+    from include.dms_billing.ledger.run_turns import release_turn as release
+
+    return release(ledger(), run_id)

@@ -1,0 +1,79 @@
+"""The databases a task talks to, from Airflow connections (imported inside tasks only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from include.dms_billing.source.connections import dms_engine, sqlalchemy_url
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+
+SOURCE_CONN_ID = "dms_source"
+LEDGER_CONN_ID = "billing_db"
+
+
+def source_engine() -> sa.Engine:
+    """The ``dms_source`` connection, its sessions in UTC."""
+    from airflow.sdk import Connection
+
+    return dms_engine(sqlalchemy_url(Connection.get(SOURCE_CONN_ID)))
+
+
+def ledger() -> sa.Engine:
+    """The ``billing_db`` connection, or the default SQLite ledger under ``DMS_BILLING_DATA``."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        url = sqlalchemy_url(Connection.get(LEDGER_CONN_ID))
+    except AirflowNotFoundException:
+        url = default_ledger_url()
+    return ledger_engine(url)
+
+
+@contextmanager
+def fail_without_retry() -> Iterator[None]:
+    """Bad data or configuration (a ``ValueError``) will not mend itself: fail the task at once,
+    without retries, with the message. Other errors (a database or mail server away) retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+LIVE_RUN_STATES = ["queued", "running"]
+IN_PROCESS_RUNNER = "dag_test"  # the triggering user of a run of ``dag.test()`` / ``airflow dags test``
+
+
+def turn_context(ti, dag_run) -> dict:
+    """What the turn decision needs from Airflow (``run_turns.take_turn``'s keyword arguments).
+
+    ``is_live``: the run's state, read through the Task SDK, is queued or running (a deleted run
+    counts as not live: ``get_dr_count`` gives 0 where ``get_dagrun_state`` would raise).
+    ``process``: recorded for a run that ``airflow dags test`` executes in this very process, so
+    that a killed test run, whose Airflow state stays "running" forever, blocks nobody.
+    ``wait_for``: the previous run of the same backfill, if Airflow has it running (it bills
+    the month before and may not have reached the gate yet).
+    """
+    from include.dms_billing.ledger.run_turns import this_process
+
+    dag_id = dag_run.dag_id
+
+    def is_live(run_id: str) -> bool:
+        return ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=LIVE_RUN_STATES) > 0
+
+    wait_for = []
+    if _run_type(dag_run) == "backfill":
+        previous = ti.get_previous_dagrun(state="running")
+        if previous is not None and _run_type(previous) == "backfill":
+            wait_for.append(previous.run_id)
+    in_process = dag_run.triggering_user_name == IN_PROCESS_RUNNER
+    return {"is_live": is_live, "process": this_process() if in_process else None, "wait_for": wait_for}
+
+
+def _run_type(dag_run) -> str:
+    return getattr(dag_run.run_type, "value", str(dag_run.run_type))

@@ -1,0 +1,207 @@
+"""The billing configuration (``DMS_BILLING_CONFIG``, default ``include/config/billing.yaml``).
+
+Validated on load with pydantic; an error names the bad key by its path, e.g.
+``clients.MEGHNA.plan.prices.0.unit_price: Input should be a valid decimal``.
+Per-client settings fall back to ``defaults`` key by key.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from decimal import Decimal
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.money import minor_units
+
+CONFIG_ENV = "DMS_BILLING_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "billing.yaml"
+
+ACTIVE = "active"
+INACTIVE = "inactive"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message names every bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+def _known_currency(code: str) -> str:
+    minor_units(code)  # refuses a code whose decimals we cannot know
+    return code
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+
+
+class StatusMap(_Strict):
+    """Which raw ``users.status`` values mean active and which mean not active."""
+
+    active: tuple[str, ...] = (ACTIVE,)
+    inactive: tuple[str, ...] = (INACTIVE,)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> StatusMap:
+        both = set(self.active) & set(self.inactive)
+        if both:
+            raise ValueError(f"status values mapped both active and inactive: {sorted(both)}")
+        return self
+
+    def lookup(self) -> dict[str, str]:
+        """Raw value -> ``active`` / ``inactive``."""
+        return {**{v: INACTIVE for v in self.inactive}, **{v: ACTIVE for v in self.active}}
+
+
+class Price(_Strict):
+    from_month: Month = Field(alias="from")
+    unit_price: Decimal = Field(ge=0)
+
+
+class Plan(_Strict):
+    """What a client pays: effective-dated unit prices per billable subscription per month."""
+
+    currency: Currency = "BDT"
+    vat_rate: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
+    payment_terms_days: int = Field(default=15, ge=0)
+    prices: tuple[Price, ...] = Field(min_length=1)
+
+    def unit_price(self, month: BillingMonth) -> Decimal:
+        """The price in force for ``month``: the latest price whose ``from`` is not after it."""
+        in_force = [p for p in self.prices if BillingMonth.parse(p.from_month) <= month]
+        if not in_force:
+            raise ConfigError(f"no price in force for {month}: the earliest starts {self.prices[0].from_month}")
+        return max(in_force, key=lambda p: BillingMonth.parse(p.from_month)).unit_price
+
+
+class Calendar(_Strict):
+    """Working days: a country's weekend and public holidays from the ``holidays`` library,
+    plus closures of our own (e.g. an office closure the library cannot know)."""
+
+    country: str = "BD"
+    extra_closures: tuple[date, ...] = ()
+
+
+PreviewDays = Annotated[int, Field(ge=1, le=27)]
+
+
+class Preview(_Strict):
+    """The preview of the month's list, emailed ``days_before`` days before the month closes
+    (from local midnight, in the client's timezone), so the administrator can deactivate in time."""
+
+    enabled: bool = True
+    days_before: PreviewDays = 3
+
+
+class ClientPreview(_Strict):
+    """A client's preview settings; a key left out falls back to ``defaults.preview``."""
+
+    enabled: bool | None = None
+    days_before: PreviewDays | None = None
+
+
+class ClientConfig(_Strict):
+    plan: Plan | None = None
+    calendar: Calendar | None = None
+    status_map: StatusMap | None = None
+    preview: ClientPreview | None = None
+    cc: tuple[str, ...] = ()  # extra copies of this client's emails
+
+
+class Defaults(_Strict):
+    calendar: Calendar = Calendar()
+    status_map: StatusMap = StatusMap()
+    preview: Preview = Preview()
+
+
+class IssuerConfig(_Strict):
+    """Sokrio as printed on invoices; ``invoice_prefix`` starts every invoice number."""
+
+    name: str = "Sokrio Technologies Ltd"
+    address: tuple[str, ...] = ("House 12, Road 7, Block C, Banani", "Dhaka 1213, Bangladesh")
+    email: str = "billing@sokrio.example"
+    vat_registration: str = "000000000-0101"
+    invoice_prefix: str = Field(default="SKR", pattern=r"^[A-Z]{2,8}$")
+
+
+class Delivery(_Strict):
+    sender: str = "Sokrio Billing <billing@sokrio.example>"
+    reply_to: str = "billing@sokrio.example"
+    finance: tuple[str, ...] = ("finance@sokrio.example",)
+    data_team: tuple[str, ...] = ("data-team@sokrio.example",)
+
+    def message_id_domain(self) -> str:
+        """The domain of our Message-IDs: the sender's."""
+        return parseaddr(self.sender)[1].rpartition("@")[2] or "billing.invalid"
+
+
+class BillingConfig(_Strict):
+    issuer: IssuerConfig = IssuerConfig()
+    delivery: Delivery = Delivery()
+    defaults: Defaults = Defaults()
+    clients: dict[str, ClientConfig] = {}
+
+    def status_map(self, client_code: str) -> StatusMap:
+        client = self.clients.get(client_code)
+        return (client and client.status_map) or self.defaults.status_map
+
+    def calendar(self, client_code: str) -> Calendar:
+        client = self.clients.get(client_code)
+        return (client and client.calendar) or self.defaults.calendar
+
+    def plan(self, client_code: str) -> Plan:
+        """The client's plan; a client without one cannot be invoiced (no guessing on money)."""
+        client = self.clients.get(client_code)
+        if client is None or client.plan is None:
+            raise ConfigError(f"client {client_code} has no plan (clients.{client_code}.plan) in the configuration")
+        return client.plan
+
+    def preview(self, client_code: str) -> Preview:
+        client = self.clients.get(client_code)
+        own = client.preview if client and client.preview else ClientPreview()
+        return self.defaults.preview.model_copy(update=own.model_dump(exclude_none=True))
+
+    def client_cc(self, client_code: str) -> tuple[str, ...]:
+        client = self.clients.get(client_code)
+        return client.cc if client else ()
+
+
+def _describe(error: ValidationError) -> str:
+    lines = [f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()]
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = "configuration") -> BillingConfig:
+    try:
+        return BillingConfig.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid billing configuration in {source}:\n{_describe(exc)}") from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path | None = None) -> BillingConfig:
+    """Load and validate the YAML file at ``path`` (default: ``DMS_BILLING_CONFIG``)."""
+    path = path or config_path()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read billing configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"billing configuration {path} is not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

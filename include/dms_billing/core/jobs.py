@@ -1,0 +1,107 @@
+"""What one run bills: the billing month and the clients, from the run's params or data interval.
+
+The month comes from the ``billing_month`` param when given, else from the run's data interval
+(read in Asia/Dhaka, the schedule's zone), never from ``ds``/``logical_date``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from include.dms_billing.core.billing_month import (
+    BillingMonth,
+    BillingWindow,
+    billing_window,
+    check_policy_applies,
+)
+from include.dms_billing.source.extraction import SourceClient
+
+# Matched with ``fullmatch`` only: ``$`` alone would let a trailing newline through into folder names.
+CLIENT_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+class RunRequestError(ValueError):
+    """The run's params ask for something that cannot be billed; nothing is done."""
+
+
+@dataclass(frozen=True)
+class ClientJob:
+    """One client's share of a run, as passed between tasks (plain JSON-able values)."""
+
+    client_id: int
+    client_code: str
+    client_name: str
+    timezone: str
+    billing_month: str
+    correspondence_email: str
+    account_manager_email: str | None
+
+    def window(self) -> BillingWindow:
+        return billing_window(BillingMonth.parse(self.billing_month), self.timezone)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClientJob:
+        return cls(**data)
+
+
+def resolve_billing_month(param: str | None, data_interval_start: datetime | None) -> BillingMonth:
+    """The month to bill: the param if set, else the data interval's month; policy checked."""
+    if param:
+        month = BillingMonth.parse(param)
+    elif data_interval_start is not None:
+        month = BillingMonth.containing(data_interval_start)
+    else:
+        raise RunRequestError("no billing_month param and no data interval: cannot tell which month to bill")
+    check_policy_applies(month)
+    return month
+
+
+BACKFILL_HOW = (
+    "a backfill bills each run's own month: a billing_month in its conf would make every run of the "
+    "backfill bill that one month, so it is refused. Backfill by dates instead; each run bills the month "
+    "its data interval covers (runs start at 00:00 Asia/Dhaka on the 1st of a month). From the CLI:\n"
+    "  airflow backfill create --dag-id dms_monthly_billing "
+    "--from-date 2023-05-01T00:00:00+06:00 --to-date 2023-07-01T00:00:00+06:00\n"
+    "bills May, June and July 2023 (the dates are the 1sts of the first and last month, 00:00 in Dhaka; "
+    "a plain 2023-05-01 means 00:00 UTC, after May's start, and would leave May out). "
+    "In the UI: the DAG's Backfill dialog (Trigger, then Backfill) with the same first and last dates. "
+    "clients and deliver may still be given in the conf. "
+    "One month by hand: trigger a run with billing_month."
+)
+
+
+def check_backfill_conf(param: str | None, run_type: str | None) -> None:
+    """A backfill run may not name a billing month (every run of the backfill would bill it)."""
+    if run_type == "backfill" and param:
+        raise RunRequestError(f"billing_month {param!r} refused: {BACKFILL_HOW}")
+
+
+def requested_codes(param: Iterable[str] | str | None) -> list[str]:
+    """Client codes asked for (empty = all); anything that is not a plain code is refused."""
+    if param is None or param == "":
+        return []
+    codes = [param] if isinstance(param, str) else list(param)
+    bad = [c for c in codes if not isinstance(c, str) or not CLIENT_CODE_RE.fullmatch(c)]
+    if bad:
+        raise RunRequestError(f"invalid client codes (letters, digits, '-' and '_' only): {bad!r}")
+    return sorted(set(codes))
+
+
+def plan_clients(clients: Sequence[SourceClient], codes: Sequence[str], month: BillingMonth) -> list[ClientJob]:
+    """One job per client to bill; every requested code must exist in the DMS."""
+    known = {c.client_code for c in clients}
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise RunRequestError(f"unknown client codes: {unknown} (known: {sorted(known)})")
+    wanted = [c for c in clients if not codes or c.client_code in codes]
+    return [
+        ClientJob(c.client_id, c.client_code, c.client_name, c.timezone, str(month),
+                  c.correspondence_email, c.account_manager_email)
+        for c in sorted(wanted, key=lambda c: c.client_code)
+    ]

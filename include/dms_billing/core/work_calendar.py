@@ -1,0 +1,45 @@
+"""Working days: when a month's invoice is dated (contract section 3).
+
+The weekend and public holidays come from the ``holidays`` library for the client's country
+(Bangladesh: Friday and Saturday, plus its public holidays), with closures of our own from the
+configuration on top. Dates follow the calendar, never "today": a late run dates its invoice
+as an on-time run would have.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import holidays
+
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.config import Calendar
+
+MAX_CLOSED_DAYS = 31  # a calendar closed for a whole month is a configuration error
+
+
+class CalendarError(ValueError):
+    """The calendar cannot give a working day (unknown country, or closed for weeks)."""
+
+
+def is_working_day(day: date, calendar: Calendar) -> bool:
+    try:
+        public = holidays.country_holidays(calendar.country, years=day.year)
+    except NotImplementedError:
+        raise CalendarError(f"the holidays library has no calendar for country {calendar.country!r}") from None
+    return day.weekday() not in public.weekend and day not in public and day not in calendar.extra_closures
+
+
+def first_working_day_of(month: BillingMonth, calendar: Calendar) -> date:
+    """The first working day on or after the 1st of ``month``."""
+    day = month.first_day
+    for _ in range(MAX_CLOSED_DAYS):
+        if is_working_day(day, calendar):
+            return day
+        day += timedelta(days=1)
+    raise CalendarError(f"no working day in the {MAX_CLOSED_DAYS} days from {month.first_day}: check the closures")
+
+
+def invoice_date(billing_month: BillingMonth, calendar: Calendar) -> date:
+    """The invoice date for ``billing_month``: the first working day of the next month."""
+    return first_working_day_of(billing_month.next(), calendar)

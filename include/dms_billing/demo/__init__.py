@@ -1,0 +1,1 @@
+"""The demo DMS: a deterministic generator and the source schema loader (make demo, tests, bench)."""

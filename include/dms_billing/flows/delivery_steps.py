@@ -1,0 +1,257 @@
+"""The delivery half of a client's month: the invoice, the emails, the finance summary.
+
+Plain functions the DAG's tasks call, like ``client_steps``. The ledger (``billing_db``)
+decides what was already issued or sent, so each step can be re-run or retried freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from include.dms_billing.outputs.atomic import write_bytes, write_text
+from include.dms_billing.outputs.billable_list import read_summary
+from include.dms_billing.core.billing_month import BillingMonth, zone
+from include.dms_billing.core.config import BillingConfig
+from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, month_invoices
+from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
+from include.dms_billing.outputs.revisions import Recheck
+from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.ledger.seals import fingerprint, read_marker, recorded_seal, seal_list, seal_with_invoice, verify
+from include.dms_billing.core.work_calendar import invoice_date
+
+LIST, INVOICE, FINANCE_SUMMARY = "list", "invoice", "finance_summary"
+
+Sender = Callable[[EmailMessage], None]
+
+
+def should_deliver(param: bool | None, run_type: str) -> bool:
+    """The ``deliver`` param if set; otherwise scheduled runs deliver, manual and backfill runs don't."""
+    return param if param is not None else run_type == "scheduled"
+
+
+def run_delivers(params: Mapping, dag_run: Any) -> bool:
+    """:func:`should_deliver` for an Airflow run: its ``deliver`` param and its run type."""
+    run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
+    return should_deliver(params.get("deliver"), run_type)
+
+
+def invoice_day(job: ClientJob, config: BillingConfig) -> str:
+    """When the invoice may go (ISO, UTC): 00:00 local on the first working day after the month."""
+    day = invoice_date(BillingMonth.parse(job.billing_month), config.calendar(job.client_code))
+    return datetime.combine(day, time(0), tzinfo=zone(job.timezone)).isoformat()
+
+
+def _issuer(config: BillingConfig) -> Issuer:
+    i = config.issuer
+    return Issuer(i.name, i.address, i.email, i.vat_registration, i.invoice_prefix)
+
+
+def draft_invoice(
+    job: ClientJob, billable_count: int, config: BillingConfig
+) -> Callable[[str, list[InvoiceLine]], Invoice]:
+    """The invoice for ``job``, given its number: plan, calendar and count from config and list."""
+    month = BillingMonth.parse(job.billing_month)
+    plan = config.plan(job.client_code)
+    dated = invoice_date(month, config.calendar(job.client_code))
+
+    def build(number: str, adjustments: list[InvoiceLine]) -> Invoice:
+        return build_invoice(
+            invoice_number=number,
+            issuer=_issuer(config),
+            bill_to=BillTo(job.client_code, job.client_name, job.correspondence_email),
+            billing_month=job.billing_month,
+            invoice_date=dated,
+            due_date=dated + timedelta(days=plan.payment_terms_days),
+            currency=plan.currency,
+            billable_count=billable_count,
+            unit_price=plan.unit_price(month),
+            vat_rate=plan.vat_rate,
+            adjustments=adjustments,
+        )
+
+    return build
+
+
+def _render(invoice: Invoice) -> tuple[str, bytes]:
+    from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+
+    html = render_invoice_html(invoice)
+    return html, render_invoice_pdf(html)
+
+
+def issue_invoice_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, run_id: str
+) -> IssuedInvoice:
+    """Issue (or find) the month's invoice and keep its HTML and PDF beside the list.
+
+    The invoice is built from the sealed list when the list is sealed already (it was sent),
+    and issuing it seals the list it was built from, in the same transaction.
+    """
+    seal = recorded_seal(ledger, paths, run_id)
+    built_from = seal.fingerprint if seal else fingerprint(paths)
+    if seal:
+        verify(paths, built_from)
+    issued = issue_invoice(
+        ledger,
+        client_code=job.client_code,
+        billing_month=job.billing_month,
+        prefix=config.issuer.invoice_prefix,
+        build=draft_invoice(job, built_from.row_count, config),
+        render=_render,
+        run_id=run_id,
+        on_issue=lambda conn, invoice: seal_with_invoice(conn, paths, built_from, invoice.invoice_number, run_id),
+    )
+    number = issued.invoice.invoice_number
+    write_text(paths.invoice_file(number, ".html"), issued.html)
+    write_bytes(paths.invoice_file(number, ".pdf"), issued.pdf)
+    return issued
+
+
+def _envelope(config: BillingConfig, to: tuple[str, ...], cc: tuple[str, ...], message_id: str):
+    from include.dms_billing.mail.messages import Envelope
+
+    d = config.delivery
+    return Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
+
+
+def _client_cc(job: ClientJob, config: BillingConfig) -> tuple[str, ...]:
+    manager = (job.account_manager_email,) if job.account_manager_email else ()
+    return (*manager, *config.client_cc(job.client_code))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An email to deliver: who gets it, and how to build it once its Message-ID is known."""
+
+    recipients: tuple[str, ...]
+    build: Callable[[str], EmailMessage]
+
+
+def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
+    from include.dms_billing.outputs.list_changes import read_changes
+    from include.dms_billing.mail.messages import list_email
+
+    summary = read_summary(paths)
+    billed = pd.read_parquet(paths.billable_parquet)
+    for column in ("last_login_at", "status_set_at"):
+        billed[column] = billed[column].dt.tz_convert(job.timezone)
+    changes = read_changes(paths.changes)
+    to, cc = (job.correspondence_email,), _client_cc(job, config)
+    return Outgoing((*to, *cc), lambda message_id: list_email(
+        _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed,
+        changes,
+    ))
+
+
+def _invoice_message(issued: IssuedInvoice, job: ClientJob, config: BillingConfig) -> Outgoing:
+    from include.dms_billing.mail.messages import invoice_email
+
+    to, cc = (job.correspondence_email,), (*_client_cc(job, config), *config.delivery.finance)
+    return Outgoing((*to, *cc), lambda message_id: invoice_email(
+        _envelope(config, to, cc, message_id), issued.invoice, issued.html, issued.pdf))
+
+
+def _deliver(
+    ledger: sa.Engine, key: DeliveryKey, outgoing: Outgoing, config: BillingConfig,
+    run_id: str, resend: bool, send: Sender, detail: str | None = None,
+) -> DeliveryOutcome:
+    return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=outgoing.recipients,
+                        domain=config.delivery.message_id_domain(), build=outgoing.build, send=send, detail=detail,
+                        receipts=delivery_receipts())
+
+
+def send_list_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, resend: bool, send: Sender,
+) -> DeliveryOutcome:
+    seal_list(ledger, paths, run_id)  # the client receives it: sealed now, or checked against its seal
+    key = DeliveryKey(job.client_code, job.billing_month, LIST)
+    return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
+
+
+def send_invoice_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, resend: bool, send: Sender,
+) -> DeliveryOutcome:
+    issued = issue_invoice_step(ledger, job, paths, config, run_id)
+    key = DeliveryKey(job.client_code, job.billing_month, INVOICE)
+    return _deliver(ledger, key, _invoice_message(issued, job, config), config, run_id, resend, send)
+
+
+def archive_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, kind: str, run_id: str
+) -> str:
+    """Keep the email a delivering run would send, unsent, for review; returns its path.
+
+    Once the month is billed (its list sealed, its invoice issued) the kept email is kept as is.
+    """
+    kept = paths.archived_email(kind)
+    if kind == LIST:
+        sealed = read_marker(paths)
+        if sealed is not None:
+            verify(paths, sealed)
+            if kept.exists():
+                return str(kept)
+        message = _list_message(job, paths, config).build("<archived@local>")
+    else:
+        issued = issue_invoice_step(ledger, job, paths, config, run_id)
+        if not issued.newly_issued and kept.exists():
+            return str(kept)
+        message = _invoice_message(issued, job, config).build("<archived@local>")
+    return str(write_bytes(kept, message.as_bytes()))
+
+
+def revision_alert_step(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
+    run_id: str, found: Recheck, send: Sender,
+) -> DeliveryOutcome | None:
+    """Tell the data team and finance that a billed month recomputes differently: once per
+    revision (the delivery ledger's ``detail``), whether or not the run delivers client emails."""
+    from include.dms_billing.mail.revision_email import KIND_REVISION, revision_email
+
+    if found.revision is None:
+        return None
+    seal = recorded_seal(ledger, paths, run_id)
+    to = tuple(dict.fromkeys((*config.delivery.data_team, *config.delivery.finance)))
+    invoice_number = seal.invoice_number if seal else None
+
+    def build(message_id: str) -> EmailMessage:
+        return revision_email(_envelope(config, to, (), message_id), job.client_name, paths, found, invoice_number,
+                              run_id)
+
+    key = DeliveryKey(job.client_code, job.billing_month, KIND_REVISION)
+    return _deliver(ledger, key, Outgoing(to, build), config, run_id, False, send, detail=found.revision)
+
+
+def finance_summary_step(
+    ledger: sa.Engine, billing_month: str, config: BillingConfig, *,
+    deliver: bool, run_id: str, resend: bool, send: Sender,
+) -> tuple[str, DeliveryOutcome | None]:
+    """Write the month's finance CSV (every invoice issued so far) and, when delivering, send it.
+
+    Sent once per month; a later run that has issued more invoices sends an update.
+    """
+    from include.dms_billing.mail.messages import finance_email
+    from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
+
+    invoices = month_invoices(ledger, billing_month)
+    path = write_bytes(finance_summary_csv(billing_month), finance_csv_bytes(invoices))
+    if not deliver or not invoices:
+        return str(path), None
+    to = tuple(config.delivery.finance)
+
+    def build(message_id: str) -> EmailMessage:
+        return finance_email(_envelope(config, to, (), message_id), billing_month, invoices)
+
+    numbers = ",".join(invoice.invoice_number for invoice in invoices)
+    key = DeliveryKey(FINANCE, billing_month, FINANCE_SUMMARY)
+    return str(path), _deliver(ledger, key, Outgoing(to, build), config, run_id, resend, send, detail=numbers)

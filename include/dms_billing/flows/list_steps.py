@@ -1,0 +1,160 @@
+"""The steps of one client's billing month, each a plain function the DAG's tasks call.
+
+Every step reads its input from, and writes its output to, the client-month's files (see
+``paths.py``), so any step can be retried alone and gives the same result for the same source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from include.dms_billing.outputs.atomic import restrict
+from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
+from include.dms_billing.core.billing_month import zone
+from include.dms_billing.core.config import BillingConfig
+from include.dms_billing.source.extraction import extract_user_facts
+from include.dms_billing.outputs.list_changes import ListChanges
+from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
+from include.dms_billing.core.rule import decide, status_from_current
+from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
+from include.dms_billing.ledger.seals import Fingerprint, read_marker, verify
+from include.dms_billing.source.source_checks import check_source, load_source_checks, save_source_checks
+from include.dms_billing.source.validation import Failure, ValidationContext, ValidationOutcome, validate_snapshot
+
+
+class ClientDataError(ValueError):
+    """This client's data or settings cannot be billed; other clients are unaffected."""
+
+
+def month_closes_at(job: ClientJob) -> str:
+    """When the client's month ends (ISO, UTC); checks the client's code, timezone and the
+    fields its emails carry first, so a client that would be refused later fails here."""
+    if not CLIENT_CODE_RE.fullmatch(job.client_code):
+        raise ClientDataError(f"client code {job.client_code!r} is not a plain code; refusing to bill it")
+    try:
+        zone(job.timezone)
+    except ValueError as exc:
+        raise ClientDataError(f"client {job.client_code}: {exc}") from None
+    check_mail_fields(job)
+    return job.window().end.isoformat()
+
+
+def check_mail_fields(job: ClientJob) -> None:
+    """What the client's emails take from the DMS must be usable as it is: the name (in the
+    subject) without a line break, the correspondence address (required) and the account
+    manager's (optional) each one plain email address. Checked before any work, so a client
+    whose list email would be refused never reaches its invoice."""
+    from include.dms_billing.mail.messages import address_header, header_value
+
+    addresses = {"correspondence_email": job.correspondence_email, "account_manager_email": job.account_manager_email}
+    try:
+        header_value("client name", job.client_name)
+        for field, address in addresses.items():
+            if address is None and field == "account_manager_email":
+                continue
+            if not (address or "").strip():
+                raise ValueError(f"{field} is missing")
+            address_header(field, [address])
+    except ValueError as exc:
+        raise ClientDataError(f"client {job.client_code}: {exc}") from None
+
+
+def _remove_list(paths: ClientMonthPaths) -> None:
+    """Drop a previous run's list so that a client whose data now fails has no list at all.
+
+    A sealed list was billed (contract section 8): it is never removed, only the previous
+    run's comparison with it, so that the report shows what this run found.
+    """
+    paths.last_check.unlink(missing_ok=True)
+    if paths.seal_marker.exists():
+        return
+    for path in (paths.summary, paths.billable_csv, paths.billable_parquet, paths.changes):
+        path.unlink(missing_ok=True)
+
+
+def extract_step(engine: sa.Engine, job: ClientJob, paths: ClientMonthPaths) -> int:
+    """Snapshot the client's user facts for the month, and beside it what the snapshot cannot
+    show (unreadable timestamps, users left out); the month is being recomputed from here."""
+    _remove_list(paths)
+    paths.source_checks.unlink(missing_ok=True)  # no earlier run's checks beside this snapshot
+    rows = extract_user_facts(engine, job.client_id, job.window(), paths.snapshot)
+    save_source_checks(check_source(engine, job.client_id, job.window(), rows), paths.source_checks)
+    return rows
+
+
+def validate_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, now: datetime | None = None
+) -> ValidationOutcome:
+    """Validate the snapshot; the outcome says whether the client may be billed, and why not."""
+    status_map = config.status_map(job.client_code)
+    context = ValidationContext(
+        client_code=job.client_code,
+        client_id=job.client_id,
+        window=job.window(),
+        status_values=frozenset(status_map.lookup()),
+        now=now or datetime.now(timezone.utc),
+    )
+    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    checks = load_source_checks(paths.source_checks)
+    if checks is None:
+        failures = [Failure("source checks saved by the extract step", None, None, [str(paths.source_checks)])]
+        outcome = validate_snapshot(snapshot, context, paths.report_dir, failures)
+    else:
+        outcome = validate_snapshot(snapshot, context, paths.report_dir, checks.failures(), checks.summary())
+    restrict(paths.report_dir)  # the Data Docs quote values from the data
+    if not outcome.success:
+        _remove_list(paths)
+    return outcome
+
+
+def _recompute(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, previous_seal: Fingerprint | None
+) -> tuple[pa.Table, pd.DataFrame, ListChanges]:
+    """The rule over the validated snapshot, marked with what changed since the previous month's list."""
+    from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
+
+    snapshot = pq.read_table(paths.snapshot)
+    status_map = config.status_map(job.client_code)
+    billed = decide(snapshot, job.window(), status_map, job.client_code)
+    previous = read_previous_list(paths, previous_seal)
+    billed, changes = compare_with_previous(billed, snapshot, job.window(), status_map, previous)
+    return snapshot, billed, changes
+
+
+def decide_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path,
+    previous_seal: Fingerprint | None = None,
+) -> ListSummary:
+    """Apply the billing rule to the validated snapshot and write the client's list, marked
+    with what changed since the previous month's list (``previous_seal``: as sealed).
+
+    A sealed list (its marker beside it) is not rewritten: the month is rechecked against it
+    (``recheck_step``) and the sealed list's summary returned.
+    """
+    sealed = read_marker(paths)
+    if sealed is not None:
+        recheck_step(job, paths, config, sealed, previous_seal)
+        return read_summary(paths)
+    snapshot, billed, changes = _recompute(job, paths, config, previous_seal)
+    from_current = status_from_current(snapshot, job.window(), config.status_map(job.client_code))
+    return write_billable_list(billed, snapshot.num_rows, from_current, paths, report, changes)
+
+
+def recheck_step(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, sealed: Fingerprint,
+    previous_seal: Fingerprint | None = None,
+) -> Recheck:
+    """A sealed month run again: recompute and compare; a different list is kept as a revision
+    beside the sealed one, which stays byte for byte what was billed."""
+    verify(paths, sealed)
+    _, billed, _ = _recompute(job, paths, config, previous_seal)
+    found = recheck(paths, pd.read_parquet(paths.billable_parquet), billed)
+    write_recheck(paths, billed, found)
+    return found

@@ -1,0 +1,49 @@
+"""The billing ledger's database: which one, and bringing its schema up to date.
+
+``billing_db`` (an Airflow connection) in production, PostgreSQL; by default a SQLite file
+under ``DMS_BILLING_DATA``. Migrations are Alembic revisions in ``ledger_migrations/``, applied
+at the start of every run (a no-op when up to date), so a new release never meets an old
+schema.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from include.dms_billing.outputs.atomic import FILE_MODE
+from include.dms_billing.outputs.paths import data_root
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DEFAULT_LEDGER_FILE = "ledger.sqlite"
+
+
+def default_ledger_url(root: Path | None = None) -> sa.URL:
+    return sa.URL.create("sqlite", database=str((root or data_root()) / DEFAULT_LEDGER_FILE))
+
+
+def ledger_engine(url: str | sa.URL) -> sa.Engine:
+    url = sa.make_url(url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(url.database, os.O_CREAT | os.O_WRONLY, FILE_MODE))  # not world-readable
+        # Wait for a concurrent writer instead of failing at once with "database is locked".
+        return sa.create_engine(url, connect_args={"timeout": 30})
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the ledger's schema to ``revision`` (idempotent)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)

@@ -1,0 +1,315 @@
+"""The emails people receive (contract section 6), built as ``EmailMessage`` objects; sending
+them is the delivery step's job.
+
+Every message has a plain-text body and an HTML alternative, and, when something is attached,
+the alternative sits inside multipart/mixed. Header values that come from data (client names,
+codes) are refused if they hold a line break: a name must never be able to add a header such
+as Bcc. Bodies are quoted-printable so that a message is 7-bit clean for any mail relay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from email.header import Header
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, getaddresses
+
+import pandas as pd
+
+from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
+from include.dms_billing.core.billing_month import TRANSITION_LOGINS_FROM, TRANSITION_MONTH, BillingMonth
+from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
+from include.dms_billing.core.invoice import Invoice, month_name
+from include.dms_billing.outputs.list_changes import ListChanges
+from include.dms_billing.core.money import format_money
+from include.dms_billing.outputs.render import list_date, long_date, render_template
+from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
+
+KIND_LIST = "list"
+KIND_INVOICE = "invoice"
+KIND_FINANCE = "finance"
+KIND_ALERT = "alert"
+KIND_HEADER = "X-Sokrio-Billing"
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_MESSAGE_ID_RE = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
+_ADDRESS_RE = re.compile(r"[^@\s]+@[^@\s]+")  # local@domain, nothing else
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who a message is from and to, and its Message-ID (chosen by the caller, so that a
+    resend can be recognised)."""
+
+    sender: str  # "Sokrio Billing <billing@sokrio.example>"
+    reply_to: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    message_id: str  # e.g. "<list.MEGHNA.2023-05.0@billing.sokrio.example>", set verbatim
+
+
+def header_value(name: str, value: str) -> str:
+    """``value`` if it is safe as one header line; a line break could start a new header."""
+    if "".join(value.splitlines()) != value:
+        raise ValueError(f"{name} must not contain a line break: {value!r}")
+    return value
+
+
+def _set_subject(msg: EmailMessage, subject: str) -> None:
+    """Set Subject folded and RFC 2047-encoded by ``email.header.Header``, stored as is.
+
+    The modern policy's own folding (Python 3.11) drops the space between two encoded words
+    ("মেঘনা ফুডস" arrives as "মেঘনাফুডস") and can fold a short ASCII subject right after
+    "Subject:"; the older encoder round-trips exactly, and its lines are short enough that
+    the policy emits them unchanged.
+    """
+    charset = "us-ascii" if subject.isascii() else "utf-8"
+    msg.set_raw("Subject", Header(header_value("Subject", subject), charset, header_name="Subject").encode())
+
+
+def address_header(name: str, addresses: Sequence[str]) -> str:
+    """The addresses as one header value; each entry must be exactly one address."""
+    for address in addresses:
+        header_value(name, address)
+        parsed = getaddresses([address])
+        if len(parsed) != 1 or not _ADDRESS_RE.fullmatch(parsed[0][1]):
+            raise ValueError(f"{name} entry must be one email address: {address!r}")
+    return ", ".join(addresses)
+
+
+def _new_message(
+    envelope: Envelope,
+    kind: str,
+    subject: str,
+    text: str,
+    html: str,
+    client_code: str | None = None,
+    billing_month: str | None = None,
+) -> EmailMessage:
+    """Headers and the text/HTML alternative; ``X-Sokrio-Billing`` lets a mailbox rule or the
+    delivery ledger tell kinds, clients and months apart without reading the subject."""
+    if not envelope.to:
+        raise ValueError(f"a {kind} email needs at least one recipient")
+    if not _MESSAGE_ID_RE.fullmatch(envelope.message_id):
+        raise ValueError(f"Message-ID must look like <local@domain>: {envelope.message_id!r}")
+    tags = [kind]
+    tags += [f"client={client_code}"] if client_code else []
+    tags += [f"month={billing_month}"] if billing_month else []
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = address_header("From", [envelope.sender])
+    msg["To"] = address_header("To", envelope.to)
+    if envelope.cc:
+        msg["Cc"] = address_header("Cc", envelope.cc)
+    msg["Reply-To"] = address_header("Reply-To", [envelope.reply_to])
+    _set_subject(msg, subject)
+    msg["Message-ID"] = envelope.message_id
+    msg["Date"] = formatdate(localtime=False)
+    msg[KIND_HEADER] = header_value(KIND_HEADER, "; ".join(tags))
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg
+
+
+def _attach(msg: EmailMessage, data: bytes, mime_type: tuple[str, str], filename: str, **params: str) -> None:
+    """Attach as base64, so the recipient gets exactly these bytes (CSV line ends included)."""
+    maintype, subtype = mime_type
+    msg.add_attachment(
+        data, maintype=maintype, subtype=subtype, filename=header_value("filename", filename), params=params
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _list_timezone(billed: pd.DataFrame) -> str | None:
+    """The zone the list's times are in, to name it in the email; None if the column is not aware."""
+    dtype = billed["last_login_at"].dtype
+    return str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else None
+
+
+def column_meanings(timezone: str | None, logins_from: str | None) -> list[tuple[str, str]]:
+    """What each list column means, in the list's column order, for the list email."""
+    local = f"your local time ({timezone})" if timezone else "your local time"
+    window = f"from {logins_from} to the end of the month" if logins_from else "during the month"
+    meanings = {
+        "user_id": "the user's id in Sokrio DMS",
+        "username": "the user's login name",
+        "full_name": "the user's name as entered in Sokrio DMS",
+        "role": "the user's role in Sokrio DMS",
+        "status_at_month_end": "active or inactive at the end of the month (deleted users count as inactive)",
+        "billable_reason": f"{REASON_ACTIVE} or {REASON_RECENT_LOGIN}, as explained above",
+        "last_login_at": f"the latest login up to the end of the month, in {local}, written as ISO 8601 "
+        "with the offset from UTC (e.g. 2023-05-31T17:45:00+06:00); empty if the user never logged in",
+        "logins_in_month": f"how many times the user logged in {window}",
+        "status_source": "where the status at month end comes from: history (the latest status change before "
+        "the end of the month), deleted (the user was deleted before the end of the month) or current "
+        "(no status change recorded: the user's current status)",
+        "status_set_at": f"when that status was set, in {local}: the status change or the deletion; empty "
+        "when the status is the current one (no status change recorded)",
+        "change_since_last_month": "new (not on last month's list) or unchanged (on it too); empty when "
+        "there is no list for last month to compare with",
+    }
+    return [(column, meanings[column]) for column in ATTACHMENT_COLUMNS]
+
+
+def _check_list(summary: ListSummary, client_code: str, billing_month: str, billed: pd.DataFrame) -> None:
+    """The counts in the body and the attached rows must be the same list."""
+    if (summary.client_code, summary.billing_month) != (client_code, billing_month):
+        raise ValueError(
+            f"summary is for {summary.client_code} {summary.billing_month}, not {client_code} {billing_month}"
+        )
+    if not summary.billable == len(billed) == sum(summary.by_reason.values()):
+        raise ValueError(
+            f"summary counts {summary.billable} billable ({summary.by_reason}) "
+            f"but the list has {len(billed)} rows"
+        )
+
+
+CHANGES_SHOWN = 25  # users listed per kind of change in the body; all of them are in the XLSX
+
+
+def list_email(
+    envelope: Envelope,
+    client_name: str,
+    client_code: str,
+    billing_month: str,
+    summary: ListSummary,
+    billed: pd.DataFrame,
+    changes: ListChanges | None = None,
+) -> EmailMessage:
+    """Day 1: the month's billable users, counts by reason, what changed since last month, how
+    to read the list, the objection rule; the list attached as CSV and XLSX."""
+    _check_list(summary, client_code, billing_month, billed)
+    if changes is not None and (changes.billing_month, changes.current_count) != (billing_month, len(billed)):
+        raise ValueError(f"the changes are for {changes.current_count} users of {changes.billing_month}, "
+                         f"not the {len(billed)} of {billing_month}")
+    month = BillingMonth.parse(billing_month)
+    logins_from = long_date(TRANSITION_LOGINS_FROM) if month == TRANSITION_MONTH else None
+    stem = f"billable_users_{client_code}_{billing_month}"
+    context = {
+        "client_name": client_name,
+        "client_code": client_code,
+        "month": month_name(billing_month),
+        "next_month": month_name(str(month.next())),
+        "active": summary.by_reason.get(REASON_ACTIVE, 0),
+        "recent_login": summary.by_reason.get(REASON_RECENT_LOGIN, 0),
+        "total": summary.billable,
+        "logins_from": logins_from,
+        "columns": column_meanings(_list_timezone(billed), logins_from),
+        "csv_name": f"{stem}.csv",
+        "xlsx_name": f"{stem}.xlsx",
+        "changes": changes,
+        "previous_month": month_name(str(month.previous())),
+        "changes_shown": CHANGES_SHOWN,
+    }
+    subject = (
+        f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "
+        f"{_count(summary.billable, 'user')}"
+    )
+    msg = _new_message(
+        envelope,
+        KIND_LIST,
+        subject,
+        render_template("list_email.txt.j2", **context),
+        render_template("list_email.html.j2", **context),
+        client_code,
+        billing_month,
+    )
+    _attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    _attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
+    return msg
+
+
+def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: bytes) -> EmailMessage:
+    """First working day: a short text summary, the invoice itself as the HTML body, the PDF."""
+    if not pdf.startswith(b"%PDF-"):
+        raise ValueError(f"invoice {invoice.invoice_number}: the attachment is not a PDF")
+    client, month = invoice.bill_to, invoice.billing_month
+    subject = (
+        f"Sokrio DMS invoice {invoice.invoice_number}, {month_name(month)}: "
+        f"{client.client_name}, {format_money(invoice.total, invoice.currency)}"
+    )
+    text = render_template("invoice_email.txt.j2", invoice=invoice, list_date=list_date(month))
+    msg = _new_message(envelope, KIND_INVOICE, subject, text, invoice_html, client.client_code, month)
+    _attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
+    return msg
+
+
+def currency_totals(invoices: Sequence[Invoice]) -> list[str]:
+    """The invoices' totals per currency, formatted; currencies are never added together."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        totals[invoice.currency] += invoice.total
+    return [format_money(total, currency) for currency, total in sorted(totals.items())]
+
+
+def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Invoice]) -> EmailMessage:
+    """After the month's invoices: a table of them for finance, the CSV attached."""
+    strays = [i.invoice_number for i in invoices if i.billing_month != billing_month]
+    if strays:
+        raise ValueError(f"invoices not for {billing_month} in its finance summary: {strays}")
+    totals = currency_totals(invoices)
+    context = {
+        "month": month_name(billing_month),
+        "invoices": list(invoices),
+        "totals": totals,
+        "csv_name": f"finance_summary_{billing_month}.csv",
+    }
+    subject = (
+        f"Sokrio DMS finance summary, {context['month']}: {_count(len(invoices), 'invoice')}, "
+        f"{'; '.join(totals) or 'nothing invoiced'}"
+    )
+    msg = _new_message(
+        envelope,
+        KIND_FINANCE,
+        subject,
+        render_template("finance_email.txt.j2", **context),
+        render_template("finance_email.html.j2", **context),
+        billing_month=billing_month,
+    )
+    _attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
+    return msg
+
+
+def alert_email(
+    envelope: Envelope,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    client_code: str | None,
+    billing_month: str | None,
+    error: str,
+    report_path: str | None,
+    log_url: str | None,
+) -> EmailMessage:
+    """For the data team: what failed, the error, where the validation report is.
+
+    ``billing_month`` is shown as given, never parsed: a bad month param is itself worth an alert.
+    """
+    context = {
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "run_id": run_id,
+        "client_code": client_code,
+        "billing_month": billing_month,
+        "error": error,
+        "report_path": report_path,
+        "log_url": log_url,
+    }
+    subject = " ".join(
+        part for part in (f"[billing alert] {dag_id} failed: {task_id}", client_code, billing_month) if part
+    )
+    return _new_message(
+        envelope,
+        KIND_ALERT,
+        subject,
+        render_template("alert_email.txt.j2", **context),
+        render_template("alert_email.html.j2", **context),
+        client_code,
+        billing_month,
+    )

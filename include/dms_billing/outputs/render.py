@@ -1,0 +1,76 @@
+"""Rendering people's documents: one Jinja2 environment over ``include/templates/``, the
+invoice as HTML and as PDF.
+
+HTML templates (``*.html.j2``) are autoescaped because client and user names come from the
+DMS; text templates (``*.txt.j2``) are not, since they are plain email bodies. A missing
+variable is an error, never an empty string on an invoice.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.invoice import Invoice, month_name
+from include.dms_billing.core.money import format_money
+
+TEMPLATES = Path(__file__).parents[2] / "templates"
+
+
+def long_date(day: date) -> str:
+    """``2023-06-01`` -> ``1 June 2023``: unambiguous for readers on either side of the Atlantic."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def percent(rate: Decimal) -> str:
+    """``0.15`` -> ``15%``, ``0.075`` -> ``7.5%``: the VAT rate as printed on the invoice."""
+    return f"{(rate * 100).normalize():f}%"
+
+
+@cache
+def environment() -> Environment:
+    """The one environment, built on first use (the DAG parser never pays for it)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        # ".html.j2" must win over ".txt.j2": select_autoescape matches name endings.
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"),
+            disabled_extensions=("txt", "txt.j2"),
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(money=format_money, month=month_name, long_date=long_date, percent=percent)
+    return env
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render one of the project's templates; emails and the invoice all go through here."""
+    return environment().get_template(name).render(**context)
+
+
+def list_date(billing_month: str) -> date:
+    """When the month's list is sent: the 1st calendar day of the next month (contract 3)."""
+    return BillingMonth.parse(billing_month).next().first_day
+
+
+def render_invoice_html(invoice: Invoice) -> str:
+    """The printable A4 invoice; the same HTML is the invoice email's body."""
+    return render_template("invoice.html.j2", invoice=invoice, list_date=list_date(invoice.billing_month))
+
+
+def render_invoice_pdf(invoice_html: str) -> bytes:
+    """The invoice HTML as PDF. Nothing is fetched: the HTML is self-contained by design, and
+    a renderer that follows URLs found in client data would be a way into our network."""
+    import weasyprint  # slow to import; only the invoice task needs it
+
+    fetcher = weasyprint.urls.URLFetcher(allowed_protocols=())
+    return weasyprint.HTML(string=invoice_html, url_fetcher=fetcher).write_pdf()

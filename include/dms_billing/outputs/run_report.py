@@ -1,0 +1,108 @@
+"""The end-of-run report: per client, billable counts by reason and where every output went.
+
+Read from the files the run wrote, so it can be printed by the DAG's last task and again, later,
+by ``python -m include.dms_billing.outputs.run_report --month YYYY-MM`` (``make demo`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from include.dms_billing.outputs.billable_list import ListSummary, read_summary
+from include.dms_billing.outputs.paths import client_month_paths, data_root
+from include.dms_billing.outputs.revisions import Recheck, read_last_check
+
+
+@dataclass(frozen=True)
+class ClientOutcome:
+    client_code: str
+    snapshot: Path
+    summary: ListSummary | None  # None: the client has no list this month
+    problem: str | None  # why not, when known (e.g. the validation failures)
+    sealed: bool = False  # the list was billed (sent or invoiced): no run replaces it
+    recheck: Recheck | None = None  # a sealed month: this run's recomputation compared with it
+
+    def result(self) -> str:
+        """The report's last column: ok, or for a sealed month what this run's recomputation found."""
+        if not self.sealed:
+            return "ok"
+        if self.recheck is None:
+            return "sealed list kept; not recomputed this run" + (f" ({self.problem})" if self.problem else "")
+        if self.recheck.revision is None:
+            return "sealed list kept; recomputed: the same"
+        c = self.recheck.difference.counts()
+        return (f"sealed list kept; recomputed differs: revision {self.recheck.revision} ({c['added']} added, "
+                f"{c['removed']} removed, {c['reason_changed']} reason changed); invoice unchanged")
+
+
+def _validation_problem(report_dir: Path) -> str | None:
+    summary = report_dir / "validation.json"
+    if not summary.exists():
+        return None
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    if data.get("success"):
+        return None
+    return f"validation failed ({len(data.get('failures', []))} expectations); report: {data.get('report_path')}"
+
+
+def collect(billing_month: str, client_codes: Iterable[str], root: Path | None = None) -> list[ClientOutcome]:
+    outcomes = []
+    for code in client_codes:
+        paths = client_month_paths(billing_month, code, root)
+        if paths.summary.exists():
+            sealed = paths.seal_marker.exists()
+            problem = _validation_problem(paths.report_dir) if sealed else None
+            outcomes.append(ClientOutcome(code, paths.snapshot, read_summary(paths), problem, sealed,
+                                          read_last_check(paths)))
+        else:
+            problem = _validation_problem(paths.report_dir) or "no list written"
+            outcomes.append(ClientOutcome(code, paths.snapshot, None, problem))
+    return outcomes
+
+
+def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
+    rows = []
+    for o in outcomes:
+        s = o.summary
+        if s is None:
+            rows.append([o.client_code, "-", "-", "-", "-", "-", f"FAILED: {o.problem}"])
+        else:
+            rows.append(
+                [o.client_code, s.users_in_snapshot, s.billable, s.by_reason["active"],
+                 s.by_reason["inactive_recent_login"], s.status_from_current, o.result()]
+            )
+    table = tabulate(
+        rows,
+        headers=["client", "users", "billable", "active", "inactive_recent_login", "status from current", "result"],
+    )
+    paths = [
+        f"  {o.client_code}\n"
+        f"    snapshot:          {o.snapshot}\n"
+        f"    validation report: {o.summary.validation_report}\n"
+        f"    billable list:     {o.summary.billable_csv}\n"
+        f"                       {o.summary.billable_parquet}"
+        + (f"\n    revision:          {Path(o.summary.billable_csv).parent / 'revisions' / o.recheck.revision}"
+           if o.recheck and o.recheck.revision else "")
+        for o in outcomes
+        if o.summary
+    ]
+    return f"Billing month {billing_month}\n\n{table}\n\nOutputs:\n" + "\n".join(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--month", required=True, help="billing month, YYYY-MM")
+    args = parser.parse_args()
+    root = data_root()
+    codes = sorted(p.name.split("=", 1)[1] for p in (root / "snapshots" / f"billing_month={args.month}").glob("client_code=*"))
+    print(render(args.month, collect(args.month, codes, root)))
+
+
+if __name__ == "__main__":
+    main()
