@@ -10,7 +10,7 @@ import yaml
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from tests.conftest import PROJECT
-from tests.scenarios import Source, section2_cases
+from tests.support.scenarios import Source, section2_cases
 
 MAY = BillingMonth(2023, 5)
 

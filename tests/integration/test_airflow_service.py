@@ -19,7 +19,7 @@ import pytest
 
 from include.dms_billing.demo.demo_dms import generate
 from tests.conftest import PROJECT
-from tests.servers import POSTGRES_URL, in_ci, scratch_database
+from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox

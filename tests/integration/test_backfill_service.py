@@ -31,10 +31,10 @@ from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.list_changes import read_changes
 from include.dms_billing.outputs.paths import client_month_paths
-from tests import reference_rule
+from tests.support import reference_rule
 from tests.conftest import PROJECT
-from tests.servers import POSTGRES_URL, scratch_database
-from tests.unit.test_demo_dms import read_rows
+from tests.support.servers import POSTGRES_URL, scratch_database
+from tests.unit.demo.test_demo_dms import read_rows
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
 

@@ -28,9 +28,9 @@ from include.dms_billing.source.source_checks import (
     CREATED_AFTER, LOGGED_IN_BEFORE_CREATED, MISSING_CREATED, check_source,
 )
 from include.dms_billing.demo.source_db import create_source_schema
-from tests.samples import ISSUER
-from tests.scenarios import Source, section2_cases
-from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
+from tests.support.samples import ISSUER
+from tests.support.scenarios import Source, section2_cases
+from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 SCALE = {"seed": 11, "clients": 3, "users_per_client": 60, "logins_per_user_month": 5}
 MONTHS = [BillingMonth(2023, 4), BillingMonth(2023, 6), BillingMonth(2023, 12)]

@@ -38,9 +38,9 @@ from include.dms_billing.outputs.paths import client_month_paths, delivery_recei
 from include.dms_billing.core.jobs import ClientJob, plan_clients
 from include.dms_billing.airflow.smtp import send_message
 from tests.conftest import PROJECT
-from tests.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
-from tests.scenarios import Source, section2_cases
-from tests.servers import POSTGRES_URL, scratch_database
+from tests.support.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
+from tests.support.scenarios import Source, section2_cases
+from tests.support.servers import POSTGRES_URL, scratch_database
 
 MAY = BillingMonth(2023, 5)
 CODES = {1: ("DHAKA1", "Asia/Dhaka"), 2: ("KOLKATA1", "Asia/Kolkata"), 3: ("LONDON1", "Europe/London")}
@@ -297,7 +297,7 @@ def test_a_task_killed_while_writing_a_snapshot_leaves_no_partial_file(tmp_path:
 
 def test_a_task_killed_while_writing_a_pdf_leaves_the_previous_file(tmp_path: Path) -> None:
     from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
-    from tests.samples import make_invoice
+    from tests.support.samples import make_invoice
 
     pdf = render_invoice_pdf(render_invoice_html(make_invoice()))
     source, target = tmp_path / "rendered.pdf", tmp_path / "invoices" / "invoice_SKR-000001.pdf"

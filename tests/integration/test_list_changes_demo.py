@@ -1,6 +1,6 @@
 """Three consecutive months of the demo data, billed step by step as the DAG does, each day-1
 email parsed back: the changes since last month (body, column, Changes sheet) and every line's
-evidence agree with an independent reading of the source rows (``tests/reference_rule.py``)."""
+evidence agree with an independent reading of the source rows (``tests/support/reference_rule.py``)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.core.invoice import month_name
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.core.jobs import plan_clients
-from tests import reference_rule
-from tests.unit.test_demo_dms import read_rows
+from tests.support import reference_rule
+from tests.unit.demo.test_demo_dms import read_rows
 
 MONTHS = [BillingMonth(2023, m) for m in (5, 6, 7)]
 LOOKUP = {"active": "active", "inactive": "inactive"}

@@ -27,7 +27,7 @@ from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.run_report import collect
 from tests.integration.conftest import MAY
 from tests.integration.conftest import run_dag as _run
-from tests.scenarios import Source
+from tests.support.scenarios import Source
 
 GOOD = {1: "DHAKA1", 2: "KOLKATA1"}
 pytestmark = pytest.mark.airflow

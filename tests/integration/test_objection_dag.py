@@ -14,7 +14,7 @@ from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.schema import objections
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_dag
-from tests.scenarios import Source
+from tests.support.scenarios import Source
 
 pytestmark = pytest.mark.airflow
 FORM = ("client_code", "billing_month", "user_ids", "reason", "decided_by", "direction", "csv_path")

@@ -22,7 +22,7 @@ from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.outputs.paths import PreviewPaths
 from tests.integration.conftest import run_dag
-from tests.scenarios import Source
+from tests.support.scenarios import Source
 
 pytestmark = pytest.mark.airflow
 CLIENTS = {1: ("DHAKA1", "Asia/Dhaka"), 2: ("LONDON1", "Europe/London")}

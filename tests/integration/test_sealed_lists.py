@@ -30,9 +30,9 @@ from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.outputs.run_report import collect
 from include.dms_billing.ledger.seals import INVOICE, LIST_SENT, SealBroken, find_seal
 from include.dms_billing.airflow.smtp import send_message
-from tests.faults import write_list
+from tests.support.faults import write_list
 from tests.integration.conftest import MAY, run_dag
-from tests.scenarios import Source, naive
+from tests.support.scenarios import Source, naive
 
 WINDOW = billing_window(MAY, "Asia/Dhaka")
 MID = WINDOW.start + timedelta(days=10)

@@ -30,9 +30,9 @@ from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.airflow.smtp import send_message
-from tests.faults import write_list
-from tests.scenarios import Source, create_relaxed_schema, naive, section2_cases
-from tests.servers import in_ci
+from tests.support.faults import write_list
+from tests.support.scenarios import Source, create_relaxed_schema, naive, section2_cases
+from tests.support.servers import in_ci
 
 MAY = BillingMonth(2023, 5)
 WINDOW = billing_window(MAY, "Asia/Dhaka")

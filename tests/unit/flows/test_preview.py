@@ -26,7 +26,7 @@ from include.dms_billing.flows.preview import (
     previews_due,
 )
 from include.dms_billing.core.jobs import ClientJob
-from tests.samples import make_billed
+from tests.support.samples import make_billed
 
 NOV = BillingMonth(2023, 11)
 DHAKA = SourceClient(1, "DHAKA1", "Dhaka Ltd", "billing@dhaka.example", None, "Asia/Dhaka")

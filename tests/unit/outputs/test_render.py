@@ -20,7 +20,7 @@ from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS
 from include.dms_billing.core.invoice import ADJUSTMENT, InvoiceLine
 from include.dms_billing.outputs.render import environment, render_invoice_html, render_invoice_pdf
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, iso_text, list_xlsx_bytes, neutralised
-from tests.samples import FORMULA_NAME, make_billed, make_invoice
+from tests.support.samples import FORMULA_NAME, make_billed, make_invoice
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.source.source_checks import AUDIT_FILE
 from include.dms_billing.source.sql_files import load_sql
-from tests.scenarios import Source, create_relaxed_schema
+from tests.support.scenarios import Source, create_relaxed_schema
 
 MAY = BillingMonth(2023, 5)
 WINDOW = billing_window(MAY, "Asia/Dhaka")

@@ -25,10 +25,10 @@ from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, mig
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.core.jobs import ClientJob, RunRequestError, plan_clients, requested_codes
 from include.dms_billing.airflow.smtp import send_message
-from tests.faults import write_list
-from tests.samples import make_billed, make_invoice
-from tests.scenarios import Source
-from tests.servers import POSTGRES_URL, scratch_database
+from tests.support.faults import write_list
+from tests.support.samples import make_billed, make_invoice
+from tests.support.scenarios import Source
+from tests.support.servers import POSTGRES_URL, scratch_database
 
 MAY = BillingMonth(2023, 5)
 WINDOW = billing_window(MAY, "Asia/Dhaka")

@@ -26,7 +26,7 @@ from include.dms_billing.mail.messages import (
 )
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
-from tests.samples import FORMULA_NAME, make_billed, make_invoice
+from tests.support.samples import FORMULA_NAME, make_billed, make_invoice
 
 ENVELOPE = Envelope(
     sender="Sokrio Billing <billing@sokrio.example>",

@@ -18,7 +18,7 @@ from include.dms_billing.ledger.objections import (
     record_objections,
     requests_from_csv,
 )
-from tests.samples import ISSUER
+from tests.support.samples import ISSUER
 
 PRICES = {"2023-05": Decimal("150.00"), "2023-06": Decimal("165.00"), "2023-07": Decimal("165.00")}
 BILLED = {month: set(range(1, 11)) for month in PRICES}  # users 1..10 billed every month

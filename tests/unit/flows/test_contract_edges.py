@@ -2,7 +2,7 @@
 
 Every expectation here is stated by hand from the contract's words (UTC instants, offsets,
 dates and amounts are literals, not recomputed with the product's helpers), and runs through
-the steps the DAG runs (``tests.faults.write_list``, ``delivery_steps``) on real SQLite, and on
+the steps the DAG runs (``tests.support.faults.write_list``, ``delivery_steps``) on real SQLite, and on
 PostgreSQL / MariaDB where the dialect matters.
 """
 
@@ -37,10 +37,10 @@ from include.dms_billing.demo.source_db import SCHEMA_FILE, schema_statements
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
 from include.dms_billing.source.sql_files import load_sql
 from include.dms_billing.core.work_calendar import invoice_date
-from tests.faults import write_list
-from tests.samples import ISSUER, make_invoice
-from tests.scenarios import Source
-from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
+from tests.support.faults import write_list
+from tests.support.samples import ISSUER, make_invoice
+from tests.support.scenarios import Source
+from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 CONTRACT_COLUMNS = ["user_id", "username", "full_name", "role", "status_at_month_end", "billable_reason",
                     "last_login_at", "logins_in_month"]

@@ -29,6 +29,8 @@ import yaml
 
 from tests.conftest import PROJECT
 
+pytestmark = pytest.mark.deploy
+
 COMPOSE_FILE = PROJECT / "docker-compose.yaml"
 DOCKERFILE = PROJECT / "Dockerfile"
 COMMON = "x-airflow-common"
@@ -576,7 +578,7 @@ def test_docker_compose_config_accepts_the_file() -> None:
 
 # The Compose Specification's JSON schema (compose-spec, Apache-2.0), as built into Docker
 # Compose v2.40.3: kept in the repository so the file is validated offline, in CI too.
-BUNDLED_SCHEMA = PROJECT / "tests" / "fixtures" / "compose-spec.json"
+BUNDLED_SCHEMA = PROJECT / "tests" / "deploy" / "fixtures" / "compose-spec.json"
 
 
 def compose_schema() -> Path | None:

@@ -26,7 +26,7 @@ from include.dms_billing.ledger.run_turns import (
     this_process,
     turns,
 )
-from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
+from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 
 @pytest.fixture(params=[
@@ -163,7 +163,7 @@ def test_a_killed_in_process_run_blocks_nobody_though_airflow_still_says_running
     child = subprocess.run(
         [sys.executable, "-c",
          "from include.dms_billing.ledger.run_turns import this_process; print(this_process())"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[3],
     ).stdout.strip()
     assert process_alive(this_process()) and not process_alive(child)
     assert process_alive("another-host:1:0.000") and process_alive(None)

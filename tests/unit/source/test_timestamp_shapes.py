@@ -22,8 +22,8 @@ from include.dms_billing.core.billing_month import BillingMonth, BillingWindow, 
 from include.dms_billing.core.config import StatusMap
 from include.dms_billing.source.extraction import extract_user_facts
 from include.dms_billing.core.rule import decide
-from tests import reference_rule
-from tests.scenarios import SECOND, Source, section2_cases
+from tests.support import reference_rule
+from tests.support.scenarios import SECOND, Source, section2_cases
 
 MAY = BillingMonth(2023, 5)
 MICRO = timedelta(microseconds=100)

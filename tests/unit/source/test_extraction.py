@@ -18,8 +18,8 @@ from include.dms_billing.core.columns import SNAPSHOT_SCHEMA
 from include.dms_billing.core.config import StatusMap
 from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
 from include.dms_billing.core.rule import decide
-from tests import reference_rule
-from tests.scenarios import SECOND, Source, section2_cases
+from tests.support import reference_rule
+from tests.support.scenarios import SECOND, Source, section2_cases
 
 MAY = BillingMonth(2023, 5)
 

@@ -21,7 +21,7 @@ from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_pat
 from include.dms_billing.outputs.revisions import list_difference, read_last_check, recheck, revision_id, write_recheck
 from include.dms_billing.core.rule import decide
 from include.dms_billing.ledger.seals import LEGACY, SealBroken, recorded_seal, seal_list
-from tests.unit.test_list_changes import JUNE, SNAPSHOT
+from tests.unit.outputs.test_list_changes import JUNE, SNAPSHOT
 
 
 def _users(*rows: tuple[int, str]) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def test_extraction_leaves_a_sealed_list_and_removes_an_unsealed_one(tmp_path: P
 
 def _issue_old_style(engine: sa.Engine, count: int) -> None:
     """An invoice issued by a release before lists were sealed: no seal with it."""
-    from tests.unit.test_ledger import _builder, _render
+    from tests.unit.ledger.test_ledger import _builder, _render
 
     def build(number: str, lines) -> Invoice:
         return dataclasses.replace(_builder("TEESTA", count=count)(number, lines), billing_month="2023-06")

@@ -19,8 +19,8 @@ from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.demo.demo_dms import PLANTED_CASES, generate, planted_user_id
 from include.dms_billing.demo.source_db import SOURCE_COLUMNS, bulk_load, create_source_schema, db_value
 from include.dms_billing.source.sql_files import SQL_DIR
-from tests import reference_rule
-from tests.servers import MARIADB_URL, POSTGRES_URL, scratch_database
+from tests.support import reference_rule
+from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
 SEED = 7
 SCALE = {"clients": 6, "users_per_client": 40, "logins_per_user_month": 3}
