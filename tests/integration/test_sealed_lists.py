@@ -28,7 +28,8 @@ from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.revisions import Recheck, read_last_check
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.outputs.run_report import collect
-from include.dms_billing.ledger.seals import INVOICE, LIST_SENT, SealBroken, find_seal
+from include.dms_billing.ledger.seals import INVOICE, LIST_SENT, find_seal
+from include.dms_billing.outputs.fingerprints import SealBroken
 from include.dms_billing.airflow.smtp import send_message
 from tests.support.faults import write_list
 from tests.integration.conftest import MAY, run_dag

@@ -69,7 +69,8 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     a revision when it differs, and the data team and finance told once per revision."""
     from include.dms_billing.outputs.billable_list import read_summary
     from include.dms_billing.core.billing_month import BillingMonth
-    from include.dms_billing.ledger.seals import find_seal, read_marker, recorded_seal
+    from include.dms_billing.ledger.seals import find_seal, recorded_seal
+    from include.dms_billing.outputs.fingerprints import read_marker
     from include.dms_billing.airflow.smtp import send_message
 
     client, paths = _client(job)

@@ -25,7 +25,8 @@ from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, mo
 from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
 from include.dms_billing.outputs.revisions import Recheck
 from include.dms_billing.core.jobs import ClientJob
-from include.dms_billing.ledger.seals import fingerprint, read_marker, recorded_seal, seal_list, seal_with_invoice, verify
+from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
+from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
 from include.dms_billing.core.work_calendar import invoice_date
 
 LIST, INVOICE, FINANCE_SUMMARY = "list", "invoice", "finance_summary"

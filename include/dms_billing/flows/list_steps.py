@@ -24,7 +24,7 @@ from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
 from include.dms_billing.core.rule import decide, status_from_current
 from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
-from include.dms_billing.ledger.seals import Fingerprint, read_marker, verify
+from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 from include.dms_billing.source.source_checks import check_source, load_source_checks, save_source_checks
 from include.dms_billing.source.validation import Failure, ValidationContext, ValidationOutcome, validate_snapshot
 

@@ -25,7 +25,8 @@ from include.dms_billing.ledger.schema import adjustments, invoices, objection_u
 from include.dms_billing.core.money import round_money
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.core.jobs import CLIENT_CODE_RE
-from include.dms_billing.ledger.seals import SealBroken, sealed_user_ids
+from include.dms_billing.ledger.seals import sealed_user_ids
+from include.dms_billing.outputs.fingerprints import SealBroken
 
 CREDIT, DEBIT = "credit", "debit"
 CSV_COLUMNS = ["client_code", "billing_month", "user_id", "reason", "decided_by", "direction"]

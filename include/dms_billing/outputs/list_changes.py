@@ -23,7 +23,7 @@ from include.dms_billing.core.columns import CHANGE_NEW, CHANGE_UNCHANGED
 from include.dms_billing.core.config import ACTIVE, StatusMap
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.core.rule import status_at_month_end
-from include.dms_billing.ledger.seals import Fingerprint, read_marker, verify
+from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from include.dms_billing.outputs.list_changes import compare_with_previous, read
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.outputs.revisions import list_difference, read_last_check, recheck, revision_id, write_recheck
 from include.dms_billing.core.rule import decide
-from include.dms_billing.ledger.seals import LEGACY, SealBroken, recorded_seal, seal_list
+from include.dms_billing.ledger.seals import LEGACY, recorded_seal, seal_list
+from include.dms_billing.outputs.fingerprints import SealBroken
 from tests.unit.outputs.test_list_changes import JUNE, SNAPSHOT
 
 
