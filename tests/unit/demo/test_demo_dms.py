@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
-from include.dms_billing.demo.demo_dms import PLANTED_CASES, generate, planted_user_id
+from include.dms_billing.demo.demo_dms import PLANTED_CASES, generate
+from include.dms_billing.demo.people import planted_user_id
 from include.dms_billing.demo.source_db import SOURCE_COLUMNS, bulk_load, create_source_schema, db_value
 from include.dms_billing.source.sql_files import SQL_DIR
 from tests.support import reference_rule
