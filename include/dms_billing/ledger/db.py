@@ -1,7 +1,7 @@
 """The billing ledger's database: which one, and bringing its schema up to date.
 
 ``billing_db`` (an Airflow connection) in production, PostgreSQL; by default a SQLite file
-under ``DMS_BILLING_DATA``. Migrations are Alembic revisions in ``ledger_migrations/``, applied
+under ``DMS_BILLING_DATA``. Migrations are Alembic revisions in ``ledger/migrations/``, applied
 at the start of every run (a no-op when up to date), so a new release never meets an old
 schema.
 """

@@ -2,7 +2,7 @@
 
 The unique constraints are the exactly-once guarantee: one invoice per client and month, one
 invoice number per issuer and sequence, one delivery row per client, month, kind and attempt.
-The schema is created and changed only by the Alembic migrations in ``ledger_migrations/``;
+The schema is created and changed only by the Alembic migrations in ``ledger/migrations/``;
 this module is what the code and the migrations' autogenerate compare against.
 """
 
