@@ -28,6 +28,6 @@ def envelope(
         to, cc = tuple(d.finance), ()
     elif kind is DeliveryKind.LIST_REVISION:
         to, cc = tuple(dict.fromkeys((*d.data_team, *d.finance))), ()
-    else:
+    else:  # the alert
         to, cc = tuple(d.data_team), ()
     return Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
