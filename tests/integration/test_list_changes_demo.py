@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.flows.list_steps import decide_step, extract_step
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.flows.delivery_steps import LIST, archive_step
+from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.flows.delivery_steps import archive_step
 from include.dms_billing.demo.demo_dms import generate
 from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.core.invoice import month_name
@@ -61,7 +62,7 @@ def billed_months(tmp_path_factory: pytest.TempPathFactory):
                 paths = client_month_paths(str(month), job.client_code, root)
                 extract_step(engine, job, paths)
                 decide_step(job, paths, config, Path("report"))
-                eml = Path(archive_step(None, job, paths, config, LIST, "test"))
+                eml = Path(archive_step(None, job, paths, config, DeliveryKind.LIST, "test"))
                 emails[(job.client_code, str(month))] = email.message_from_bytes(
                     eml.read_bytes(), policy=email.policy.default)
     return read_rows(engine), {c.client_code: c for c in fetch_clients(engine)}, emails

@@ -27,6 +27,7 @@ from include.dms_billing.ledger.objections import ObjectionRejected, ObjectionRe
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.revisions import Recheck, read_last_check
 from include.dms_billing.core.jobs import plan_clients
+from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.run_report import collect
 from include.dms_billing.ledger.seals import INVOICE, LIST_SENT, find_seal
 from include.dms_billing.outputs.fingerprints import SealBroken
@@ -185,10 +186,10 @@ def test_a_backfill_seals_at_the_invoice_and_keeps_its_kept_emails(source, data_
     job, config = _job(), load_config()
     dms = sa.create_engine(os.environ["AIRFLOW_CONN_DMS_SOURCE"])
     paths = write_list(dms, job, config)
-    delivery_steps.archive_step(engine, job, paths, config, delivery_steps.LIST, "backfill-1")
+    delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.LIST, "backfill-1")
     with engine.connect() as conn:
         assert find_seal(conn, "DHAKA1", str(MAY)) is None  # kept unsent: nobody received it
-    delivery_steps.archive_step(engine, job, paths, config, delivery_steps.INVOICE, "backfill-1")
+    delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.INVOICE, "backfill-1")
     with engine.connect() as conn:
         assert find_seal(conn, "DHAKA1", str(MAY)).sealed_because == INVOICE
     kept = {kind: paths.archived_email(kind).read_bytes() for kind in ("list", "invoice")}

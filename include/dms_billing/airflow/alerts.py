@@ -35,24 +35,20 @@ class BillingAlertNotifier(BaseNotifier):
 
     def notify(self, context: dict[str, Any]) -> None:
         from include.dms_billing.core.config import load_config
-        from include.dms_billing.mail.messages import Envelope, alert_email
+        from include.dms_billing.core.kinds import DeliveryKind
+        from include.dms_billing.mail.envelope import envelope
+        from include.dms_billing.mail.messages import alert_email
         from include.dms_billing.airflow.smtp import send_message
 
         ti = context["ti"]
         job = _job(context)
         config = load_config()
-        delivery = config.delivery
-        envelope = Envelope(
-            sender=delivery.sender,
-            reply_to=delivery.reply_to,
-            to=tuple(delivery.data_team),
-            cc=(),
-            message_id=f"<alert.{uuid.uuid4().hex}@{delivery.message_id_domain()}>",
-        )
+        kind = DeliveryKind.ALERT
+        message_id = f"<{kind}.{uuid.uuid4().hex}@{config.delivery.message_id_domain()}>"
         error = context.get("exception")
         send_message(
             alert_email(
-                envelope,
+                envelope(config, kind, message_id=message_id),
                 dag_id=ti.dag_id,
                 task_id=ti.task_id,
                 run_id=ti.run_id,

@@ -16,6 +16,7 @@ from include.dms_billing.core.config import load_config
 from include.dms_billing.ledger.db import migrate
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.kinds import DeliveryKind
 
 
 def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
@@ -107,7 +108,7 @@ def send(kind: str, job: dict, run_id: str, resend: bool) -> str | None:
     from include.dms_billing.airflow.smtp import send_message
 
     client, paths = _client(job)
-    step = delivery_steps.send_list_step if kind == delivery_steps.LIST else delivery_steps.send_invoice_step
+    step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
     with fail_without_retry():
         outcome = step(ledger(), client, paths, load_config(), run_id, resend, send_message)
     return outcome.message_id

@@ -20,16 +20,17 @@ from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.core.billing_month import BillingMonth, zone
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.mail.envelope import ARCHIVED, envelope
+from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, month_invoices
 from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
 from include.dms_billing.outputs.revisions import Recheck
 from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
 from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
 from include.dms_billing.core.work_calendar import invoice_date
-
-LIST, INVOICE, FINANCE_SUMMARY = "list", "invoice", "finance_summary"
 
 Sender = Callable[[EmailMessage], None]
 
@@ -117,24 +118,21 @@ def issue_invoice_step(
     return issued
 
 
-def _envelope(config: BillingConfig, to: tuple[str, ...], cc: tuple[str, ...], message_id: str):
-    from include.dms_billing.mail.messages import Envelope
-
-    d = config.delivery
-    return Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
-
-
-def _client_cc(job: ClientJob, config: BillingConfig) -> tuple[str, ...]:
-    manager = (job.account_manager_email,) if job.account_manager_email else ()
-    return (*manager, *config.client_cc(job.client_code))
-
-
 @dataclass(frozen=True)
 class Outgoing:
     """An email to deliver: who gets it, and how to build it once its Message-ID is known."""
 
     recipients: tuple[str, ...]
     build: Callable[[str], EmailMessage]
+
+
+def _outgoing(
+    config: BillingConfig, kind: DeliveryKind, write: Callable[[Envelope], EmailMessage],
+    job: ClientJob | None = None,
+) -> Outgoing:
+    """The email ``write`` builds, addressed as every email of ``kind`` is."""
+    return Outgoing(envelope(config, kind, job).recipients,
+                    lambda message_id: write(envelope(config, kind, job, message_id)))
 
 
 def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
@@ -146,19 +144,16 @@ def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig
     for column in ("last_login_at", "status_set_at"):
         billed[column] = billed[column].dt.tz_convert(job.timezone)
     changes = read_changes(paths.changes)
-    to, cc = (job.correspondence_email,), _client_cc(job, config)
-    return Outgoing((*to, *cc), lambda message_id: list_email(
-        _envelope(config, to, cc, message_id), job.client_name, job.client_code, job.billing_month, summary, billed,
-        changes,
-    ))
+    return _outgoing(config, DeliveryKind.LIST, lambda addressed: list_email(
+        addressed, job.client_name, job.client_code, job.billing_month, summary, billed, changes,
+    ), job)
 
 
 def _invoice_message(issued: IssuedInvoice, job: ClientJob, config: BillingConfig) -> Outgoing:
     from include.dms_billing.mail.messages import invoice_email
 
-    to, cc = (job.correspondence_email,), (*_client_cc(job, config), *config.delivery.finance)
-    return Outgoing((*to, *cc), lambda message_id: invoice_email(
-        _envelope(config, to, cc, message_id), issued.invoice, issued.html, issued.pdf))
+    return _outgoing(config, DeliveryKind.INVOICE, lambda addressed: invoice_email(
+        addressed, issued.invoice, issued.html, issued.pdf), job)
 
 
 def _deliver(
@@ -175,7 +170,7 @@ def send_list_step(
     run_id: str, resend: bool, send: Sender,
 ) -> DeliveryOutcome:
     seal_list(ledger, paths, run_id)  # the client receives it: sealed now, or checked against its seal
-    key = DeliveryKey(job.client_code, job.billing_month, LIST)
+    key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.LIST)
     return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
 
 
@@ -184,7 +179,7 @@ def send_invoice_step(
     run_id: str, resend: bool, send: Sender,
 ) -> DeliveryOutcome:
     issued = issue_invoice_step(ledger, job, paths, config, run_id)
-    key = DeliveryKey(job.client_code, job.billing_month, INVOICE)
+    key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.INVOICE)
     return _deliver(ledger, key, _invoice_message(issued, job, config), config, run_id, resend, send)
 
 
@@ -196,18 +191,18 @@ def archive_step(
     Once the month is billed (its list sealed, its invoice issued) the kept email is kept as is.
     """
     kept = paths.archived_email(kind)
-    if kind == LIST:
+    if kind == DeliveryKind.LIST:
         sealed = read_marker(paths)
         if sealed is not None:
             verify(paths, sealed)
             if kept.exists():
                 return str(kept)
-        message = _list_message(job, paths, config).build("<archived@local>")
+        message = _list_message(job, paths, config).build(ARCHIVED)
     else:
         issued = issue_invoice_step(ledger, job, paths, config, run_id)
         if not issued.newly_issued and kept.exists():
             return str(kept)
-        message = _invoice_message(issued, job, config).build("<archived@local>")
+        message = _invoice_message(issued, job, config).build(ARCHIVED)
     return str(write_bytes(kept, message.as_bytes()))
 
 
@@ -217,20 +212,17 @@ def revision_alert_step(
 ) -> DeliveryOutcome | None:
     """Tell the data team and finance that a billed month recomputes differently: once per
     revision (the delivery ledger's ``detail``), whether or not the run delivers client emails."""
-    from include.dms_billing.mail.revision_email import KIND_REVISION, revision_email
+    from include.dms_billing.mail.revision_email import revision_email
 
     if found.revision is None:
         return None
     seal = recorded_seal(ledger, paths, run_id)
-    to = tuple(dict.fromkeys((*config.delivery.data_team, *config.delivery.finance)))
     invoice_number = seal.invoice_number if seal else None
 
-    def build(message_id: str) -> EmailMessage:
-        return revision_email(_envelope(config, to, (), message_id), job.client_name, paths, found, invoice_number,
-                              run_id)
-
-    key = DeliveryKey(job.client_code, job.billing_month, KIND_REVISION)
-    return _deliver(ledger, key, Outgoing(to, build), config, run_id, False, send, detail=found.revision)
+    key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.LIST_REVISION)
+    outgoing = _outgoing(config, key.kind, lambda addressed: revision_email(
+        addressed, job.client_name, paths, found, invoice_number, run_id))
+    return _deliver(ledger, key, outgoing, config, run_id, False, send, detail=found.revision)
 
 
 def finance_summary_step(
@@ -248,11 +240,8 @@ def finance_summary_step(
     path = write_bytes(finance_summary_csv(billing_month), finance_csv_bytes(invoices))
     if not deliver or not invoices:
         return str(path), None
-    to = tuple(config.delivery.finance)
-
-    def build(message_id: str) -> EmailMessage:
-        return finance_email(_envelope(config, to, (), message_id), billing_month, invoices)
-
     numbers = ",".join(invoice.invoice_number for invoice in invoices)
-    key = DeliveryKey(FINANCE, billing_month, FINANCE_SUMMARY)
-    return str(path), _deliver(ledger, key, Outgoing(to, build), config, run_id, resend, send, detail=numbers)
+    key = DeliveryKey(FINANCE, billing_month, DeliveryKind.FINANCE_SUMMARY)
+    outgoing = _outgoing(config, key.kind, lambda addressed: finance_email(
+        addressed, billing_month, invoices))
+    return str(path), _deliver(ledger, key, outgoing, config, run_id, resend, send, detail=numbers)

@@ -51,7 +51,7 @@ def check_mail_fields(job: ClientJob) -> None:
     subject) without a line break, the correspondence address (required) and the account
     manager's (optional) each one plain email address. Checked before any work, so a client
     whose list email would be refused never reaches its invoice."""
-    from include.dms_billing.mail.messages import address_header, header_value
+    from include.dms_billing.mail.headers import address_header, header_value
 
     addresses = {"correspondence_email": job.correspondence_email, "account_manager_email": job.account_manager_email}
     try:

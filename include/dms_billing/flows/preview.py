@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from email.message import EmailMessage
@@ -34,11 +34,10 @@ from include.dms_billing.source.extraction import SourceClient
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
 from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.kinds import DeliveryKind
 
 log = logging.getLogger(__name__)
 
-PREVIEW = "preview"  # the delivery ledger's kind
-CANDIDATES_SHOWN = 50  # candidates listed in the body; all of them are attached
 
 
 class PreviewRequestError(ValueError):
@@ -54,18 +53,6 @@ def preview_opens_at(window: BillingWindow, days_before: int) -> datetime:
     tz = zone(window.timezone)
     close_day = window.end.astimezone(tz).date()
     return datetime.combine(close_day - timedelta(days=days_before), time(0), tzinfo=tz).astimezone(timezone.utc)
-
-
-def deadline_text(window: BillingWindow) -> str:
-    """The last local second whose changes count, e.g. ``23:59:59 on 30 November 2023 (Asia/Dhaka)``."""
-    last = (window.end - timedelta(seconds=1)).astimezone(zone(window.timezone))
-    return f"{last:%H:%M:%S} on {last.day} {last:%B %Y} ({window.timezone})"
-
-
-def close_text(window: BillingWindow) -> str:
-    """When the month closes, locally: ``00:00 on 1 December 2023``."""
-    end = window.end.astimezone(zone(window.timezone))
-    return f"{end:%H:%M} on {end.day} {end:%B %Y}"
 
 
 def parse_as_of(text: str | None, fallback: datetime | None) -> datetime:
@@ -127,7 +114,7 @@ def sent_previews(engine: sa.Engine, months: Iterable[str]) -> set[tuple[str, st
     """(client code, month) of every preview the ledger records as sent in ``months``."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(deliveries.c.client_code, deliveries.c.billing_month).where(
-            deliveries.c.kind == PREVIEW, deliveries.c.state == "sent",
+            deliveries.c.kind == DeliveryKind.PREVIEW, deliveries.c.state == "sent",
             deliveries.c.billing_month.in_(sorted(set(months)))))
         return {(row.client_code, row.billing_month) for row in rows}
 
@@ -169,11 +156,6 @@ def preview_window(job: ClientJob, as_of: datetime) -> BillingWindow:
     return replace(window, end=as_of)
 
 
-def candidates(projected: pd.DataFrame) -> pd.DataFrame:
-    """Active users without a login this month so far: billed only because they are active."""
-    return projected[(projected["billable_reason"] == REASON_ACTIVE) & (projected["logins_in_month"] == 0)]
-
-
 def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: BillingConfig,
                  root: Path | None = None) -> dict:
     """Extract and decide as of ``as_of``; write the projection and its summary under previews/."""
@@ -183,6 +165,7 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     from include.dms_billing.outputs.atomic import atomic_path
     from include.dms_billing.outputs.billable_list import to_csv_text
     from include.dms_billing.source.extraction import extract_user_facts
+    from include.dms_billing.mail.preview_email import candidates, deadline_text
     from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
     from include.dms_billing.core.rule import decide
 
@@ -212,79 +195,38 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
 # Telling the administrator: the preview email, sent once
 
 
-def preview_email(envelope, job: ClientJob, summary: dict, projected: pd.DataFrame) -> EmailMessage:
-    """The projection, the candidates to deactivate and the deadline; the projected list and
-    the candidates attached (CSV and a two-sheet XLSX)."""
-    from include.dms_billing.outputs.billable_list import to_csv_text
-    from include.dms_billing.core.invoice import month_name
-    from include.dms_billing.mail.messages import XLSX_TYPE, _attach, _new_message, column_meanings
-    from include.dms_billing.outputs.render import render_template
-    from include.dms_billing.outputs.spreadsheets import Workbook, list_sheet
-
-    if (summary["client_code"], summary["billing_month"], summary["projected"]) != (
-            job.client_code, job.billing_month, len(projected)):
-        raise ValueError(f"the preview summary does not match the projected list of {job.client_code}")
-    window = job.window()
-    tz = zone(job.timezone)
-    as_of = datetime.fromisoformat(summary["as_of"]).astimezone(tz)
-    idle = candidates(projected)
-    stem = f"preview_{job.client_code}_{job.billing_month}"
-    context = {
-        "client_name": job.client_name, "client_code": job.client_code, "month": month_name(job.billing_month),
-        "as_of": f"{as_of:%H:%M} on {as_of.day} {as_of:%B %Y} ({job.timezone})",
-        "deadline": deadline_text(window), "closes": close_text(window),
-        "projected": summary["projected"], "active": summary[REASON_ACTIVE],
-        "recent_login": summary[REASON_RECENT_LOGIN], "compared_with": summary["compared_with"],
-        "candidates": [
-            {"user_id": u.user_id, "username": u.username, "full_name": u.full_name, "role": u.role,
-             "last_login": "never" if pd.isna(u.last_login_at) else u.last_login_at.isoformat()}
-            for u in idle.itertuples(index=False)
-        ],
-        "candidates_shown": CANDIDATES_SHOWN,
-        "columns": column_meanings(job.timezone, None),
-        "csv_name": f"{stem}.csv", "xlsx_name": f"{stem}.xlsx",
-    }
-    subject = (f"Sokrio DMS billing preview, {context['month']}: {job.client_name} ({job.client_code}), "
-               f"{len(idle):,} active without a login; changes count until {context['deadline']}")
-    msg = _new_message(envelope, PREVIEW, subject, render_template("preview_email.txt.j2", **context),
-                       render_template("preview_email.html.j2", **context), job.client_code, job.billing_month)
-    workbook = Workbook()
-    list_sheet(workbook, "Projected list", projected)
-    list_sheet(workbook, "Active, not logged in", idle)
-    _attach(msg, to_csv_text(projected).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    _attach(msg, workbook.to_bytes(), XLSX_TYPE, f"{stem}.xlsx")
-    return msg
-
-
-def _outgoing(job: ClientJob, config: BillingConfig, paths: PreviewPaths):
-    from include.dms_billing.mail.messages import Envelope
+def _outgoing(
+    job: ClientJob, config: BillingConfig, paths: PreviewPaths
+) -> tuple[tuple[str, ...], Callable[[str], EmailMessage]]:
+    """Who the preview goes to, and how to build it once its Message-ID is known."""
+    from include.dms_billing.mail.envelope import envelope
+    from include.dms_billing.mail.preview_email import preview_email
 
     summary = json.loads(paths.summary.read_text(encoding="utf-8"))
     projected = pd.read_parquet(paths.projected)
     for column in ("last_login_at", "status_set_at"):
         projected[column] = projected[column].dt.tz_convert(job.timezone)
-    manager = (job.account_manager_email,) if job.account_manager_email else ()
-    to, cc = (job.correspondence_email,), (*manager, *config.client_cc(job.client_code))
-    d = config.delivery
 
     def build(message_id: str) -> EmailMessage:
-        envelope = Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
-        return preview_email(envelope, job, summary, projected)
+        return preview_email(envelope(config, DeliveryKind.PREVIEW, job, message_id), job, summary, projected)
 
-    return (*to, *cc), build
+    return envelope(config, DeliveryKind.PREVIEW, job).recipients, build
 
 
 def send_preview_step(ledger: sa.Engine, job: ClientJob, config: BillingConfig, run_id: str, resend: bool,
                       send, root: Path | None = None) -> DeliveryOutcome:
     """Send the client's preview of the month unless the ledger says it went already."""
     recipients, build = _outgoing(job, config, preview_paths(job, root))
-    return deliver_once(ledger, DeliveryKey(job.client_code, job.billing_month, PREVIEW), run_id=run_id,
-                        resend=resend, recipients=recipients, domain=config.delivery.message_id_domain(),
-                        build=build, send=send, receipts=delivery_receipts(root))
+    key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.PREVIEW)
+    return deliver_once(ledger, key, run_id=run_id, resend=resend, recipients=recipients,
+                        domain=config.delivery.message_id_domain(), build=build, send=send,
+                        receipts=delivery_receipts(root))
 
 
 def archive_preview_step(job: ClientJob, config: BillingConfig, root: Path | None = None) -> str:
     """Keep the preview a delivering run would send, unsent, for review; returns its path."""
+    from include.dms_billing.mail.envelope import ARCHIVED
+
     paths = preview_paths(job, root)
     _, build = _outgoing(job, config, paths)
-    return str(write_bytes(paths.archived_email, build("<archived@local>").as_bytes()))
+    return str(write_bytes(paths.archived_email, build(ARCHIVED).as_bytes()))

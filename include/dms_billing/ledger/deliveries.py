@@ -29,6 +29,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.ledger.schema import deliveries
 
@@ -48,7 +49,7 @@ class DeliveryInProgress(RuntimeError):
 class DeliveryKey:
     client_code: str
     billing_month: str
-    kind: str  # list, invoice, finance_summary
+    kind: DeliveryKind
 
     def message_id(self, attempt: int, domain: str) -> str:
         client = "all" if self.client_code == FINANCE else self.client_code

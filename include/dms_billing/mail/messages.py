@@ -1,23 +1,16 @@
 """The emails people receive (contract section 6), built as ``EmailMessage`` objects; sending
-them is the delivery step's job.
+them is the delivery step's job. The headers and parts they share are in ``headers``.
 
 Every message has a plain-text body and an HTML alternative, and, when something is attached,
-the alternative sits inside multipart/mixed. Header values that come from data (client names,
-codes) are refused if they hold a line break: a name must never be able to add a header such
-as Bcc. Bodies are quoted-printable so that a message is 7-bit clean for any mail relay.
+the alternative sits inside multipart/mixed.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate, getaddresses
 
 import pandas as pd
 
@@ -25,102 +18,12 @@ from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.core.billing_month import TRANSITION_LOGINS_FROM, TRANSITION_MONTH, BillingMonth
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import Invoice, month_name
+from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.core.money import format_money
 from include.dms_billing.outputs.render import list_date, long_date, render_template
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
-
-KIND_LIST = "list"
-KIND_INVOICE = "invoice"
-KIND_FINANCE = "finance"
-KIND_ALERT = "alert"
-KIND_HEADER = "X-Sokrio-Billing"
-XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-_MESSAGE_ID_RE = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
-_ADDRESS_RE = re.compile(r"[^@\s]+@[^@\s]+")  # local@domain, nothing else
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """Who a message is from and to, and its Message-ID (chosen by the caller, so that a
-    resend can be recognised)."""
-
-    sender: str  # "Sokrio Billing <billing@sokrio.example>"
-    reply_to: str
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
-    message_id: str  # e.g. "<list.MEGHNA.2023-05.0@billing.sokrio.example>", set verbatim
-
-
-def header_value(name: str, value: str) -> str:
-    """``value`` if it is safe as one header line; a line break could start a new header."""
-    if "".join(value.splitlines()) != value:
-        raise ValueError(f"{name} must not contain a line break: {value!r}")
-    return value
-
-
-def _set_subject(msg: EmailMessage, subject: str) -> None:
-    """Set Subject folded and RFC 2047-encoded by ``email.header.Header``, stored as is.
-
-    The modern policy's own folding (Python 3.11) drops the space between two encoded words
-    ("মেঘনা ফুডস" arrives as "মেঘনাফুডস") and can fold a short ASCII subject right after
-    "Subject:"; the older encoder round-trips exactly, and its lines are short enough that
-    the policy emits them unchanged.
-    """
-    charset = "us-ascii" if subject.isascii() else "utf-8"
-    msg.set_raw("Subject", Header(header_value("Subject", subject), charset, header_name="Subject").encode())
-
-
-def address_header(name: str, addresses: Sequence[str]) -> str:
-    """The addresses as one header value; each entry must be exactly one address."""
-    for address in addresses:
-        header_value(name, address)
-        parsed = getaddresses([address])
-        if len(parsed) != 1 or not _ADDRESS_RE.fullmatch(parsed[0][1]):
-            raise ValueError(f"{name} entry must be one email address: {address!r}")
-    return ", ".join(addresses)
-
-
-def _new_message(
-    envelope: Envelope,
-    kind: str,
-    subject: str,
-    text: str,
-    html: str,
-    client_code: str | None = None,
-    billing_month: str | None = None,
-) -> EmailMessage:
-    """Headers and the text/HTML alternative; ``X-Sokrio-Billing`` lets a mailbox rule or the
-    delivery ledger tell kinds, clients and months apart without reading the subject."""
-    if not envelope.to:
-        raise ValueError(f"a {kind} email needs at least one recipient")
-    if not _MESSAGE_ID_RE.fullmatch(envelope.message_id):
-        raise ValueError(f"Message-ID must look like <local@domain>: {envelope.message_id!r}")
-    tags = [kind]
-    tags += [f"client={client_code}"] if client_code else []
-    tags += [f"month={billing_month}"] if billing_month else []
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = address_header("From", [envelope.sender])
-    msg["To"] = address_header("To", envelope.to)
-    if envelope.cc:
-        msg["Cc"] = address_header("Cc", envelope.cc)
-    msg["Reply-To"] = address_header("Reply-To", [envelope.reply_to])
-    _set_subject(msg, subject)
-    msg["Message-ID"] = envelope.message_id
-    msg["Date"] = formatdate(localtime=False)
-    msg[KIND_HEADER] = header_value(KIND_HEADER, "; ".join(tags))
-    msg.set_content(text, cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    return msg
-
-
-def _attach(msg: EmailMessage, data: bytes, mime_type: tuple[str, str], filename: str, **params: str) -> None:
-    """Attach as base64, so the recipient gets exactly these bytes (CSV line ends included)."""
-    maintype, subtype = mime_type
-    msg.add_attachment(
-        data, maintype=maintype, subtype=subtype, filename=header_value("filename", filename), params=params
-    )
-
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
@@ -211,17 +114,17 @@ def list_email(
         f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "
         f"{_count(summary.billable, 'user')}"
     )
-    msg = _new_message(
+    msg = new_message(
         envelope,
-        KIND_LIST,
+        DeliveryKind.LIST,
         subject,
         render_template("list_email.txt.j2", **context),
         render_template("list_email.html.j2", **context),
         client_code,
         billing_month,
     )
-    _attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    _attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
+    attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
     return msg
 
 
@@ -235,8 +138,8 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
         f"{client.client_name}, {format_money(invoice.total, invoice.currency)}"
     )
     text = render_template("invoice_email.txt.j2", invoice=invoice, list_date=list_date(month))
-    msg = _new_message(envelope, KIND_INVOICE, subject, text, invoice_html, client.client_code, month)
-    _attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
+    msg = new_message(envelope, DeliveryKind.INVOICE, subject, text, invoice_html, client.client_code, month)
+    attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
     return msg
 
 
@@ -264,15 +167,15 @@ def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Inv
         f"Sokrio DMS finance summary, {context['month']}: {_count(len(invoices), 'invoice')}, "
         f"{'; '.join(totals) or 'nothing invoiced'}"
     )
-    msg = _new_message(
+    msg = new_message(
         envelope,
-        KIND_FINANCE,
+        DeliveryKind.FINANCE_SUMMARY,
         subject,
         render_template("finance_email.txt.j2", **context),
         render_template("finance_email.html.j2", **context),
         billing_month=billing_month,
     )
-    _attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
+    attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
     return msg
 
 
@@ -304,9 +207,9 @@ def alert_email(
     subject = " ".join(
         part for part in (f"[billing alert] {dag_id} failed: {task_id}", client_code, billing_month) if part
     )
-    return _new_message(
+    return new_message(
         envelope,
-        KIND_ALERT,
+        DeliveryKind.ALERT,
         subject,
         render_template("alert_email.txt.j2", **context),
         render_template("alert_email.html.j2", **context),

@@ -7,12 +7,12 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 from include.dms_billing.core.invoice import month_name
-from include.dms_billing.mail.messages import CHANGES_SHOWN, Envelope, _new_message
+from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.mail.headers import Envelope, new_message
+from include.dms_billing.mail.messages import CHANGES_SHOWN
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.render import render_template
 from include.dms_billing.outputs.revisions import Recheck
-
-KIND_REVISION = "list_revision"
 
 
 def revision_email(
@@ -34,5 +34,6 @@ def revision_email(
     subject = (f"[billing] {found.client_code} {found.billing_month}: recomputed list differs from the billed one "
                f"({counts['added']} added, {counts['removed']} removed, {counts['reason_changed']} reason changed); "
                "invoice unchanged")
-    return _new_message(envelope, KIND_REVISION, subject, render_template("revision_email.txt.j2", **context),
-                        render_template("revision_email.html.j2", **context), found.client_code, found.billing_month)
+    return new_message(envelope, DeliveryKind.LIST_REVISION, subject,
+                       render_template("revision_email.txt.j2", **context),
+                       render_template("revision_email.html.j2", **context), found.client_code, found.billing_month)

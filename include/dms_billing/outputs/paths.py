@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.dms_billing.core.kinds import DeliveryKind
+
 DATA_ENV = "DMS_BILLING_DATA"
 DEFAULT_DATA_ROOT = "data"
 
@@ -78,7 +80,7 @@ class ClientMonthPaths:
         """The invoice's rendering on disk (``.pdf`` or ``.html``); the ledger holds the same."""
         return self._partition("invoices") / f"invoice_{invoice_number}{suffix}"
 
-    def archived_email(self, kind: str) -> Path:
+    def archived_email(self, kind: DeliveryKind) -> Path:
         """An email that a run without delivery built but did not send, for review."""
         return self._partition("archive") / f"{kind}.eml"
 
@@ -113,7 +115,7 @@ class PreviewPaths:
 
     @property
     def archived_email(self) -> Path:
-        return self.folder / "preview.eml"
+        return self.folder / f"{DeliveryKind.PREVIEW}.eml"
 
 
 def client_month_paths(billing_month: str, client_code: str, root: Path | None = None) -> ClientMonthPaths:

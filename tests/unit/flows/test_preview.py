@@ -14,13 +14,12 @@ import pytest
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
 from include.dms_billing.source.extraction import SourceClient
-from include.dms_billing.mail.messages import Envelope
+from include.dms_billing.mail.headers import Envelope
+from include.dms_billing.mail.preview_email import deadline_text, preview_email
 from include.dms_billing.flows.preview import (
     PreviewRequestError,
-    deadline_text,
     parse_as_of,
     plan_previews,
-    preview_email,
     preview_opens_at,
     preview_window,
     previews_due,

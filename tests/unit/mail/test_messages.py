@@ -17,8 +17,8 @@ import pytest
 
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS
+from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.mail.messages import (
-    Envelope,
     alert_email,
     finance_email,
     invoice_email,
