@@ -1,4 +1,4 @@
-"""What one run bills: the billing month and the clients, from the run's params or data interval.
+"""What one run bills and does: the billing month, the clients, and whether it delivers or resends.
 
 The month comes from the ``billing_month`` param when given, else from the run's data interval
 (read in Asia/Dhaka, the schedule's zone), never from ``ds``/``logical_date``.
