@@ -25,6 +25,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
+from include.dms_billing.airflow.params import clients_param, deliver_param, resend_param
 from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
 
 
@@ -45,21 +46,19 @@ from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
             description="ISO 8601 time with an offset, e.g. 2023-11-27T18:00:00+00:00. Empty: the run's data "
             "interval end.",
         ),
-        "clients": Param([], type="array", items={"type": "string"}, title="Clients",
-                         description="Client codes, one per line. Empty: every client whose preview is due."),
-        "deliver": Param(None, type=["null", "boolean"], title="Deliver",
-                         description="Send emails. Empty: scheduled runs deliver, manual runs do not."),
-        "resend": Param(False, type="boolean", title="Resend",
-                        description="Send the month's preview again, on purpose (recorded as a resend)."),
+        "clients": clients_param("Client codes, one per line. Empty: every client whose preview is due."),
+        "deliver": deliver_param("Send emails. Empty: scheduled runs deliver, manual runs do not."),
+        "resend": resend_param("Send the month's preview again, on purpose (recorded as a resend)."),
     },
 )
 def dms_billing_preview():
     @task
-    def plan_previews(params=None, data_interval_end=None) -> list[dict]:
-        """The clients whose preview is due, and the moment to project at."""
+    def plan_previews(params=None, data_interval_end=None, dag_run=None) -> list[dict]:
+        """The clients whose preview is due, and the moment to project at; each job carries the intent."""
         from include.dms_billing.airflow import preview_tasks
 
-        return preview_tasks.plan(params.get("as_of"), params.get("clients"), data_interval_end, params["resend"])
+        return preview_tasks.plan(params.get("as_of"), params.get("clients"), data_interval_end, params["resend"],
+                                  dag_run.run_type, params.get("deliver"))
 
     @task_group
     def preview_client(job: dict, as_of: str):
@@ -70,11 +69,10 @@ def dms_billing_preview():
             return preview_tasks.project(job, as_of)
 
         @task(**SEND_RETRIES)
-        def deliver_preview(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
+        def deliver_preview(job: dict, run_id=None) -> str | None:
             from include.dms_billing.airflow import preview_tasks
-            from include.dms_billing.flows.delivery_steps import run_delivers
 
-            return preview_tasks.deliver(job, run_delivers(params, dag_run), run_id, params["resend"])
+            return preview_tasks.deliver(job, run_id)
 
         project(job, as_of) >> deliver_preview(job)
 

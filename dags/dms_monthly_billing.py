@@ -44,17 +44,17 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
+from include.dms_billing.airflow.params import (
+    MONTH_PATTERN,
+    SCHEDULE_TZ,
+    clients_param,
+    deliver_param,
+    resend_param,
+)
 from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
 
-SCHEDULE_TZ = "Asia/Dhaka"
 TURN_POKE_SECONDS = 10  # a run waiting for its turn looks again this often (rescheduled: no worker slot held)
 TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice day; a month is a real fault
-
-
-def _delivering(params, dag_run) -> bool:
-    from include.dms_billing.flows.delivery_steps import run_delivers
-
-    return run_delivers(params, dag_run)
 
 
 @dag(
@@ -70,39 +70,23 @@ def _delivering(params, dag_run) -> bool:
         "billing_month": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            pattern=f"^{MONTH_PATTERN}$",
             title="Billing month",
             description="YYYY-MM. Empty: the run's data interval (the month that just ended).",
         ),
-        "clients": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Clients",
-            description="Client codes to bill, one per line. Empty: every client.",
-        ),
-        "deliver": Param(
-            None,
-            type=["null", "boolean"],
-            title="Deliver",
-            description="Send emails. Empty: scheduled runs deliver, manual and backfill runs do not.",
-        ),
-        "resend": Param(
-            False,
-            type="boolean",
-            title="Resend",
-            description="Send again what was already sent, on purpose (recorded as a resend).",
-        ),
+        "clients": clients_param("Client codes to bill, one per line. Empty: every client."),
+        "deliver": deliver_param("Send emails. Empty: scheduled runs deliver, manual and backfill runs do not."),
+        "resend": resend_param("Send again what was already sent, on purpose (recorded as a resend)."),
     },
 )
 def dms_monthly_billing():
     @task
     def plan_run(params=None, data_interval_start=None, dag_run=None) -> list[dict]:
-        """The month to bill and one job per client."""
+        """The month to bill and one job per client, each carrying what the run does (deliver, resend)."""
         from include.dms_billing.airflow import monthly_tasks
 
         return monthly_tasks.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
-                               dag_run.run_type)
+                                  dag_run.run_type, params.get("deliver"), params["resend"])
 
     @task.sensor(poke_interval=TURN_POKE_SECONDS, mode="reschedule", timeout=TURN_TIMEOUT.total_seconds())
     def wait_for_turn(plan: list[dict], ti=None, dag_run=None):
@@ -140,11 +124,12 @@ def dms_monthly_billing():
             return monthly_tasks.decide(job, report, run_id)
 
         @task(**SEND_RETRIES)
-        def deliver_list(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
+        def deliver_list(job: dict, run_id=None) -> str | None:
             """Day 1: email the list, or (manual and backfill runs) keep it unsent under archive/."""
             from include.dms_billing.airflow import monthly_tasks
+            from include.dms_billing.core.kinds import DeliveryKind
 
-            return monthly_tasks.deliver("list", job, run_id, _delivering(params, dag_run), params["resend"])
+            return monthly_tasks.deliver(DeliveryKind.LIST, job, run_id)
 
         @task
         def issue_invoice(job: dict, run_id=None) -> dict:
@@ -153,11 +138,12 @@ def dms_monthly_billing():
             return monthly_tasks.issue_invoice(job, run_id)
 
         @task(**SEND_RETRIES)
-        def deliver_invoice(job: dict, params=None, dag_run=None, run_id=None) -> str | None:
+        def deliver_invoice(job: dict, run_id=None) -> str | None:
             """First working day: email the invoice, or (manual and backfill runs) keep it unsent."""
             from include.dms_billing.airflow import monthly_tasks
+            from include.dms_billing.core.kinds import DeliveryKind
 
-            return monthly_tasks.deliver("invoice", job, run_id, _delivering(params, dag_run), params["resend"])
+            return monthly_tasks.deliver(DeliveryKind.INVOICE, job, run_id)
 
         wait_close = WaitForClientMoment(
             task_id="wait_for_month_close", job=job, moment="month_closes_at", retries=0
@@ -174,11 +160,11 @@ def dms_monthly_billing():
         listed >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
-    def finance_summary(plan: list[dict], params=None, run_id=None, dag_run=None) -> str | None:
+    def finance_summary(plan: list[dict], run_id=None) -> str | None:
         """The month's invoices for finance: a CSV, emailed when delivering (once; updates if more)."""
         from include.dms_billing.airflow import monthly_tasks
 
-        return monthly_tasks.finance_summary(plan, _delivering(params, dag_run), run_id, params["resend"])
+        return monthly_tasks.finance_summary(plan, run_id)
 
     @task(trigger_rule="all_done", retries=0)
     def report(plan: list[dict]) -> None:

@@ -22,12 +22,13 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from include.dms_billing.airflow.alerts import BillingAlertNotifier
+from include.dms_billing.airflow.params import MONTH_PATTERN, SCHEDULE_TZ
 
 
 @dag(
     dag_id="dms_record_objection",
     schedule=None,
-    start_date=pendulum.datetime(2023, 5, 1, tz="Asia/Dhaka"),
+    start_date=pendulum.datetime(2023, 5, 1, tz=SCHEDULE_TZ),
     catchup=False,
     doc_md=__doc__,
     tags=["billing", "dms", "objections"],
@@ -35,7 +36,7 @@ from include.dms_billing.airflow.alerts import BillingAlertNotifier
     params={
         "client_code": Param("", type="string", title="Client code",
                              description="The client's code in the DMS, e.g. MEGHNA."),
-        "billing_month": Param("", type="string", pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$", title="Billing month",
+        "billing_month": Param("", type="string", pattern=f"^({MONTH_PATTERN})?$", title="Billing month",
                                description="The month objected to, YYYY-MM. Its invoice must be out."),
         "user_ids": Param([], type="array", items={"type": "integer"}, title="User ids",
                           description="The DMS user ids concerned, one per line."),

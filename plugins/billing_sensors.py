@@ -7,12 +7,14 @@ from typing import Any
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator, timezone
 
+from include.dms_billing.airflow.moments import MOMENTS
+
 
 class WaitForClientMoment(BaseSensorOperator):
     """Wait, deferred in the triggerer, until a moment of one client's billing month.
 
-    ``moment`` names the function of ``include.dms_billing.airflow.monthly_tasks`` that works the moment
-    out from the client's job (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
+    ``moment`` names, in ``include.dms_billing.airflow.moments.MOMENTS``, the function that works the
+    moment out from the client's job (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
     so no separate task computes it, and any check it makes (a bad timezone, say) fails this
     client here. The moment is the task's return value: the UI shows what was waited for.
 
@@ -22,19 +24,16 @@ class WaitForClientMoment(BaseSensorOperator):
     """
 
     template_fields = ("job",)  # the mapped job is resolved as it is, never rendered as Jinja
-    MOMENTS = ("month_closes_at", "invoice_day")  # checked when the DAG is parsed, not when it runs
 
     def __init__(self, *, job: Any, moment: str, **kwargs: Any) -> None:
-        if moment not in self.MOMENTS:
-            raise ValueError(f"unknown moment {moment!r}: expected one of {self.MOMENTS}")
+        if moment not in MOMENTS:  # checked when the DAG is parsed, not when it runs
+            raise ValueError(f"unknown moment {moment!r}: expected one of {tuple(MOMENTS)}")
         super().__init__(**kwargs)
         self.job = job
         self.moment = moment
 
     def execute(self, context: Any) -> str:
-        from include.dms_billing.airflow import monthly_tasks
-
-        target = getattr(monthly_tasks, self.moment)(self.job)
+        target = MOMENTS[self.moment](self.job)
         if timezone.utcnow() >= timezone.parse(target):
             self.log.info("%s (%s) has already passed; nothing to wait for", target, self.moment)
             return target

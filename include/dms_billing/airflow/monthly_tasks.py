@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from include.dms_billing.flows import list_steps, delivery_steps
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
@@ -25,8 +26,9 @@ def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
 
 
 def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
-         run_type: str | None = None) -> list[dict]:
-    """One job per client to bill; the ledger's schema brought up to date first."""
+         run_type: Any = None, deliver: bool | None = None, resend: bool = False) -> list[dict]:
+    """One job per client to bill, carrying the run's intent; the ledger's schema brought up to date first."""
+    from include.dms_billing.airflow.params import run_intent, run_type_name
     from include.dms_billing.source.extraction import fetch_clients
     from include.dms_billing.core.jobs import (
         check_backfill_conf,
@@ -36,19 +38,14 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
     )
 
     with fail_without_retry():
-        check_backfill_conf(billing_month, run_type)
+        check_backfill_conf(billing_month, run_type_name(run_type))
         month = resolve_billing_month(billing_month, data_interval_start)
         codes = requested_codes(clients)
         load_config()  # a broken configuration stops the run before any client starts
     with fail_without_retry():
-        jobs = plan_clients(fetch_clients(source_engine()), codes, month)
+        jobs = plan_clients(fetch_clients(source_engine()), codes, month, run_intent(deliver, resend, run_type))
     migrate(ledger())
     return [{"job": job.to_dict()} for job in jobs]
-
-
-def month_closes_at(job: dict) -> str:
-    with fail_without_retry():
-        return list_steps.month_closes_at(ClientJob.from_dict(job))
 
 
 def extract(job: dict) -> int:
@@ -69,7 +66,6 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     """The client's list; for a month already billed (sealed), a recomputation kept beside it as
     a revision when it differs, and the data team and finance told once per revision."""
     from include.dms_billing.outputs.billable_list import read_summary
-    from include.dms_billing.core.billing_month import BillingMonth
     from include.dms_billing.ledger.seals import find_seal, recorded_seal
     from include.dms_billing.outputs.fingerprints import read_marker
     from include.dms_billing.airflow.smtp import send_message
@@ -79,7 +75,7 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     with fail_without_retry():
         seal = recorded_seal(engine, paths, run_id)
         with engine.connect() as conn:
-            previous = find_seal(conn, client.client_code, str(BillingMonth.parse(client.billing_month).previous()))
+            previous = find_seal(conn, client.client_code, str(client.month.previous()))
         previous_seal = previous.fingerprint if previous else None
         sealed = seal.fingerprint if seal else read_marker(paths)
         if sealed is None:
@@ -91,11 +87,6 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
 
 
-def invoice_day(job: dict) -> str:
-    with fail_without_retry():
-        return delivery_steps.invoice_day(ClientJob.from_dict(job), load_config())
-
-
 def issue_invoice(job: dict, run_id: str) -> dict:
     client, paths = _client(job)
     with fail_without_retry():
@@ -103,37 +94,29 @@ def issue_invoice(job: dict, run_id: str) -> dict:
     return {"invoice_number": invoice.invoice_number, "total": str(invoice.total), "currency": invoice.currency}
 
 
-def send(kind: str, job: dict, run_id: str, resend: bool) -> str | None:
-    """Send the client's list or invoice unless the ledger says it went already; its Message-ID."""
+def deliver(kind: str, job: dict, run_id: str) -> str | None:
+    """Send the client's list or invoice unless the ledger says it went already (its Message-ID),
+    or, when the run does not deliver, keep the email unsent under ``archive/`` (its path)."""
     from include.dms_billing.airflow.smtp import send_message
 
     client, paths = _client(job)
-    step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
     with fail_without_retry():
-        outcome = step(ledger(), client, paths, load_config(), run_id, resend, send_message)
-    return outcome.message_id
+        if not client.intent.deliver:
+            return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
+        step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
+        return step(ledger(), client, paths, load_config(), run_id, client.intent.resend, send_message).message_id
 
 
-def deliver(kind: str, job: dict, run_id: str, delivering: bool, resend: bool) -> str | None:
-    """Send the client's list or invoice (its Message-ID), or, when the run does not deliver,
-    keep the email unsent under ``archive/`` (its path)."""
-    return send(kind, job, run_id, resend) if delivering else archive(kind, job, run_id)
-
-
-def archive(kind: str, job: dict, run_id: str) -> str:
-    client, paths = _client(job)
-    with fail_without_retry():
-        return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
-
-
-def finance_summary(plan: list[dict], deliver: bool, run_id: str, resend: bool) -> str | None:
+def finance_summary(plan: list[dict], run_id: str) -> str | None:
+    """The month's finance CSV, sent when the run delivers (every job carries the same intent)."""
     from include.dms_billing.airflow.smtp import send_message
 
     if not plan:
         return None
+    first = ClientJob.from_dict(plan[0]["job"])
     path, _ = delivery_steps.finance_summary_step(
-        ledger(), plan[0]["job"]["billing_month"], load_config(),
-        deliver=deliver, run_id=run_id, resend=resend, send=send_message,
+        ledger(), first.billing_month, load_config(),
+        deliver=first.intent.deliver, run_id=run_id, resend=first.intent.resend, send=send_message,
     )
     return path
 

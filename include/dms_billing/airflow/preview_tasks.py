@@ -7,6 +7,7 @@ configuration and paths are looked up, and bad data or configuration fails witho
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.core.config import load_config
@@ -15,8 +16,10 @@ from include.dms_billing.core.jobs import ClientJob
 
 
 def plan(as_of: str | None, clients: list[str] | str | None, data_interval_end: datetime | None,
-         resend: bool) -> list[dict]:
-    """One job per client whose preview is due at ``as_of`` (param, else the data interval's end)."""
+         resend: bool, run_type: Any = None, deliver: bool | None = None) -> list[dict]:
+    """One job per client whose preview is due at ``as_of`` (param, else the data interval's end),
+    carrying the run's intent."""
+    from include.dms_billing.airflow.params import run_intent
     from include.dms_billing.flows import preview
     from include.dms_billing.core.billing_month import BillingMonth, zone
     from include.dms_billing.source.extraction import fetch_clients
@@ -38,7 +41,7 @@ def plan(as_of: str | None, clients: list[str] | str | None, data_interval_end: 
         months.add(str(BillingMonth.containing(moment, client.timezone)))
     sent = set() if resend else preview.sent_previews(engine, months)
     with fail_without_retry():
-        jobs = preview.plan_previews(clients_, codes, moment, config, sent)
+        jobs = preview.plan_previews(clients_, codes, moment, config, sent, run_intent(deliver, resend, run_type))
     return [{"job": job.to_dict(), "as_of": moment.isoformat()} for job in jobs]
 
 
@@ -51,13 +54,14 @@ def project(job: dict, as_of: str) -> dict:
                                     load_config())
 
 
-def deliver(job: dict, delivering: bool, run_id: str, resend: bool) -> str | None:
+def deliver(job: dict, run_id: str) -> str | None:
     """Send the preview once (its Message-ID), or keep it unsent under previews/ (its path)."""
     from include.dms_billing.flows import preview
     from include.dms_billing.airflow.smtp import send_message
 
     client = ClientJob.from_dict(job)
     with fail_without_retry():
-        if not delivering:
+        if not client.intent.deliver:
             return preview.archive_preview_step(client, load_config())
-        return preview.send_preview_step(ledger(), client, load_config(), run_id, resend, send_message).message_id
+        return preview.send_preview_step(ledger(), client, load_config(), run_id, client.intent.resend,
+                                         send_message).message_id

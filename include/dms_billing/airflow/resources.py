@@ -59,6 +59,7 @@ def turn_context(ti, dag_run) -> dict:
     ``wait_for``: the previous run of the same backfill, if Airflow has it running (it bills
     the month before and may not have reached the gate yet).
     """
+    from include.dms_billing.airflow.params import run_type_name
     from include.dms_billing.ledger.run_turns import this_process
 
     dag_id = dag_run.dag_id
@@ -67,13 +68,9 @@ def turn_context(ti, dag_run) -> dict:
         return ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=LIVE_RUN_STATES) > 0
 
     wait_for = []
-    if _run_type(dag_run) == "backfill":
+    if run_type_name(dag_run.run_type) == "backfill":
         previous = ti.get_previous_dagrun(state="running")
-        if previous is not None and _run_type(previous) == "backfill":
+        if previous is not None and run_type_name(previous.run_type) == "backfill":
             wait_for.append(previous.run_id)
     in_process = dag_run.triggering_user_name == IN_PROCESS_RUNNER
     return {"is_live": is_live, "process": this_process() if in_process else None, "wait_for": wait_for}
-
-
-def _run_type(dag_run) -> str:
-    return getattr(dag_run.run_type, "value", str(dag_run.run_type))

@@ -1,4 +1,4 @@
-"""What one run bills: the billing month and the clients, from the run's params or data interval.
+"""What one run bills and does: the billing month, the clients, and whether it delivers or resends.
 
 The month comes from the ``billing_month`` param when given, else from the run's data interval
 (read in Asia/Dhaka, the schedule's zone), never from ``ds``/``logical_date``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from include.dms_billing.core.billing_month import (
@@ -17,7 +17,6 @@ from include.dms_billing.core.billing_month import (
     billing_window,
     check_policy_applies,
 )
-from include.dms_billing.source.extraction import SourceClient
 
 # Matched with ``fullmatch`` only: ``$`` alone would let a trailing newline through into folder names.
 CLIENT_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -28,8 +27,33 @@ class RunRequestError(ValueError):
 
 
 @dataclass(frozen=True)
+class SourceClient:
+    """A client as the DMS ``clients`` table describes it."""
+
+    client_id: int
+    client_code: str
+    client_name: str
+    correspondence_email: str
+    account_manager_email: str | None
+    timezone: str
+
+
+@dataclass(frozen=True)
+class RunIntent:
+    """What the run does, decided once when it is planned: mapped tasks read it, not the run."""
+
+    deliver: bool = False
+    resend: bool = False
+
+    @classmethod
+    def of(cls, deliver: bool | None, resend: bool, run_type: str | None) -> RunIntent:
+        """The ``deliver`` param if set; otherwise scheduled runs deliver, manual and backfill runs don't."""
+        return cls(deliver if deliver is not None else run_type == "scheduled", bool(resend))
+
+
+@dataclass(frozen=True)
 class ClientJob:
-    """One client's share of a run, as passed between tasks (plain JSON-able values)."""
+    """One client's share of a run; passed between tasks as :meth:`to_dict`'s JSON-able values."""
 
     client_id: int
     client_code: str
@@ -38,16 +62,28 @@ class ClientJob:
     billing_month: str
     correspondence_email: str
     account_manager_email: str | None
+    intent: RunIntent = RunIntent()
+    month: BillingMonth = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "month", BillingMonth.parse(self.billing_month))  # parsed once, here
+
+    @classmethod
+    def of(cls, client: SourceClient, month: BillingMonth, intent: RunIntent) -> ClientJob:
+        return cls(client.client_id, client.client_code, client.client_name, client.timezone, str(month),
+                   client.correspondence_email, client.account_manager_email, intent)
 
     def window(self) -> BillingWindow:
-        return billing_window(BillingMonth.parse(self.billing_month), self.timezone)
+        return billing_window(self.month, self.timezone)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        del data["month"]  # derived from billing_month
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ClientJob:
-        return cls(**data)
+        return cls(**{**data, "intent": RunIntent(**data["intent"])})
 
 
 def resolve_billing_month(param: str | None, data_interval_start: datetime | None) -> BillingMonth:
@@ -93,15 +129,19 @@ def requested_codes(param: Iterable[str] | str | None) -> list[str]:
     return sorted(set(codes))
 
 
-def plan_clients(clients: Sequence[SourceClient], codes: Sequence[str], month: BillingMonth) -> list[ClientJob]:
-    """One job per client to bill; every requested code must exist in the DMS."""
+def select_clients(
+    clients: Sequence[SourceClient], codes: Sequence[str], error: type[ValueError] = RunRequestError
+) -> list[SourceClient]:
+    """The requested clients (all when no codes) by code; every requested code must exist in the DMS."""
     known = {c.client_code for c in clients}
     unknown = sorted(set(codes) - known)
     if unknown:
-        raise RunRequestError(f"unknown client codes: {unknown} (known: {sorted(known)})")
-    wanted = [c for c in clients if not codes or c.client_code in codes]
-    return [
-        ClientJob(c.client_id, c.client_code, c.client_name, c.timezone, str(month),
-                  c.correspondence_email, c.account_manager_email)
-        for c in sorted(wanted, key=lambda c: c.client_code)
-    ]
+        raise error(f"unknown client codes: {unknown} (known: {sorted(known)})")
+    return sorted((c for c in clients if not codes or c.client_code in codes), key=lambda c: c.client_code)
+
+
+def plan_clients(
+    clients: Sequence[SourceClient], codes: Sequence[str], month: BillingMonth, intent: RunIntent = RunIntent()
+) -> list[ClientJob]:
+    """One job per client to bill."""
+    return [ClientJob.of(c, month, intent) for c in select_clients(clients, codes)]

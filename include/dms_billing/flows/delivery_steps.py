@@ -6,18 +6,17 @@ decides what was already issued or sent, so each step can be re-run or retried f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
 from include.dms_billing.outputs.atomic import write_bytes, write_text
 from include.dms_billing.outputs.billable_list import read_summary
-from include.dms_billing.core.billing_month import BillingMonth, zone
+from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
 from include.dms_billing.mail.envelope import ARCHIVED, envelope
@@ -35,20 +34,9 @@ from include.dms_billing.core.work_calendar import invoice_date
 Sender = Callable[[EmailMessage], None]
 
 
-def should_deliver(param: bool | None, run_type: str) -> bool:
-    """The ``deliver`` param if set; otherwise scheduled runs deliver, manual and backfill runs don't."""
-    return param if param is not None else run_type == "scheduled"
-
-
-def run_delivers(params: Mapping, dag_run: Any) -> bool:
-    """:func:`should_deliver` for an Airflow run: its ``deliver`` param and its run type."""
-    run_type = getattr(dag_run.run_type, "value", str(dag_run.run_type))
-    return should_deliver(params.get("deliver"), run_type)
-
-
 def invoice_day(job: ClientJob, config: BillingConfig) -> str:
     """When the invoice may go (ISO, UTC): 00:00 local on the first working day after the month."""
-    day = invoice_date(BillingMonth.parse(job.billing_month), config.calendar(job.client_code))
+    day = invoice_date(job.month, config.calendar(job.client_code))
     return datetime.combine(day, time(0), tzinfo=zone(job.timezone)).isoformat()
 
 
@@ -61,7 +49,7 @@ def draft_invoice(
     job: ClientJob, billable_count: int, config: BillingConfig
 ) -> Callable[[str, list[InvoiceLine]], Invoice]:
     """The invoice for ``job``, given its number: plan, calendar and count from config and list."""
-    month = BillingMonth.parse(job.billing_month)
+    month = job.month
     plan = config.plan(job.client_code)
     dated = invoice_date(month, config.calendar(job.client_code))
 

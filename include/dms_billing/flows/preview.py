@@ -30,10 +30,9 @@ from include.dms_billing.core.billing_month import POLICY_START, BillingMonth, B
 from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.ledger.deliveries import DeliveryKey, DeliveryOutcome, deliver_once
-from include.dms_billing.source.extraction import SourceClient
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
-from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.jobs import ClientJob, RunIntent, SourceClient, select_clients
 from include.dms_billing.core.kinds import DeliveryKind
 
 log = logging.getLogger(__name__)
@@ -121,22 +120,15 @@ def sent_previews(engine: sa.Engine, months: Iterable[str]) -> set[tuple[str, st
 
 def plan_previews(
     clients: Sequence[SourceClient], codes: Sequence[str], as_of: datetime, config: BillingConfig,
-    sent: set[tuple[str, str]],
+    sent: set[tuple[str, str]], intent: RunIntent = RunIntent(),
 ) -> list[ClientJob]:
     """One job per client whose preview is due; each skip is logged with its reason."""
-    known = {c.client_code for c in clients}
-    unknown = sorted(set(codes) - known)
-    if unknown:
-        raise PreviewRequestError(f"unknown client codes: {unknown} (known: {sorted(known)})")
-    wanted = sorted((c for c in clients if not codes or c.client_code in codes), key=lambda c: c.client_code)
     jobs = []
-    for due in previews_due(wanted, as_of, config, sent):
-        c = due.client
+    for due in previews_due(select_clients(clients, codes, PreviewRequestError), as_of, config, sent):
         if due.skipped:
-            log.info("no preview for %s at %s: %s", c.client_code, as_of.isoformat(), due.skipped)
+            log.info("no preview for %s at %s: %s", due.client.client_code, as_of.isoformat(), due.skipped)
             continue
-        jobs.append(ClientJob(c.client_id, c.client_code, c.client_name, c.timezone, str(due.month),
-                              c.correspondence_email, c.account_manager_email))
+        jobs.append(ClientJob.of(due.client, due.month, intent))
     return jobs
 
 

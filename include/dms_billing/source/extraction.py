@@ -8,7 +8,6 @@ users or logins.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,24 +19,13 @@ import sqlalchemy as sa
 from include.dms_billing.outputs.atomic import atomic_path
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
+from include.dms_billing.core.jobs import SourceClient
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 
 CHUNK_ROWS = 50_000
 # SQLite's text prefilter reaches this far past each bound: an offset in a stored timestamp is
 # under a day, and the text starts with the local date (include/sql/user_facts.sqlite.sql).
 PREFILTER_MARGIN = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class SourceClient:
-    """A client as the DMS ``clients`` table describes it."""
-
-    client_id: int
-    client_code: str
-    client_name: str
-    correspondence_email: str
-    account_manager_email: str | None
-    timezone: str
 
 
 def db_timestamp(moment: datetime) -> str:

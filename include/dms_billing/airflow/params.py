@@ -1,0 +1,35 @@
+"""The params both billing DAGs share, and the run's intent read from them (light: DAG files import it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+from include.dms_billing.core.billing_month import SCHEDULE_TIMEZONE
+from include.dms_billing.core.jobs import RunIntent
+
+SCHEDULE_TZ = SCHEDULE_TIMEZONE
+MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"  # YYYY-MM; each DAG anchors it (one allows it empty)
+
+
+def clients_param(description: str) -> Param:
+    return Param([], type="array", items={"type": "string"}, title="Clients", description=description)
+
+
+def deliver_param(description: str) -> Param:
+    return Param(None, type=["null", "boolean"], title="Deliver", description=description)
+
+
+def resend_param(description: str) -> Param:
+    return Param(False, type="boolean", title="Resend", description=description)
+
+
+def run_type_name(run_type: Any) -> str | None:
+    """The run type as text (Airflow may hand over its enum)."""
+    return None if run_type is None else getattr(run_type, "value", str(run_type))
+
+
+def run_intent(deliver: bool | None, resend: bool, run_type: Any) -> RunIntent:
+    """Decided at planning, from the params and the run type, so no mapped task reads the run."""
+    return RunIntent.of(deliver, resend, run_type_name(run_type))
