@@ -167,8 +167,8 @@ def _jobs(url: str, month: str):
     import sqlalchemy as sa
 
     from include.dms_billing.core.billing_month import BillingMonth
-    from include.dms_billing.source.extraction import fetch_clients
     from include.dms_billing.core.jobs import plan_clients
+    from include.dms_billing.source.extraction import fetch_clients
 
     engine = sa.create_engine(url)
     jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))
@@ -179,11 +179,11 @@ def run_stage(stage: str, url: str, month: str) -> int:
     """One stage for every client, as the DAG's tasks do it; returns the rows it handled."""
     import pyarrow.parquet as pq
 
-    from include.dms_billing.flows import list_steps, delivery_steps
+    from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.core.config import load_config
+    from include.dms_billing.flows import delivery_steps, list_steps
     from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
     from include.dms_billing.outputs.paths import client_month_paths
-    from include.dms_billing.airflow.smtp import send_message
 
     engine, jobs = _jobs(url, month)
     config = load_config()
@@ -394,8 +394,8 @@ def decision_references(url: str, month: str, data: Path, config_path: Path) -> 
     import pyarrow.parquet as pq
 
     from include.dms_billing.core.config import load_config
-    from include.dms_billing.outputs.paths import client_month_paths
     from include.dms_billing.core.rule import decide
+    from include.dms_billing.outputs.paths import client_month_paths
 
     engine, jobs = _jobs(url, month)
     engine.dispose()

@@ -25,14 +25,14 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
-from include.dms_billing.ledger.deliveries import SENT, delivery_log
 from include.dms_billing.demo.demo_dms import generate
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.ledger.deliveries import SENT, delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.list_changes import read_changes
 from include.dms_billing.outputs.paths import client_month_paths
-from tests.support import reference_rule
+from include.dms_billing.source.extraction import fetch_clients
 from tests.conftest import PROJECT
+from tests.support import reference_rule
 from tests.support.servers import POSTGRES_URL, scratch_database
 from tests.unit.demo.test_demo_dms import read_rows
 from tools.airflow_service import AirflowService, free_port

@@ -16,18 +16,21 @@ from alembic.migration import MigrationContext
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import StatusMap
-from include.dms_billing.source.connections import dms_engine
-from include.dms_billing.demo.demo_dms import generate
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
 from include.dms_billing.core.invoice import BillTo, build_invoice
-from include.dms_billing.ledger.invoices import issue_invoice
-from include.dms_billing.ledger.db import migrate
-from include.dms_billing.ledger.schema import metadata
 from include.dms_billing.core.rule import decide
-from include.dms_billing.source.source_checks import (
-    CREATED_AFTER, LOGGED_IN_BEFORE_CREATED, MISSING_CREATED, check_source,
-)
+from include.dms_billing.demo.demo_dms import generate
 from include.dms_billing.demo.source_db import create_source_schema
+from include.dms_billing.ledger.db import migrate
+from include.dms_billing.ledger.invoices import issue_invoice
+from include.dms_billing.ledger.schema import metadata
+from include.dms_billing.source.connections import dms_engine
+from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.source.source_checks import (
+    CREATED_AFTER,
+    LOGGED_IN_BEFORE_CREATED,
+    MISSING_CREATED,
+    check_source,
+)
 from tests.support.samples import ISSUER
 from tests.support.scenarios import Source, section2_cases
 from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database

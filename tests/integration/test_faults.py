@@ -25,18 +25,18 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.flows import delivery_steps
+from include.dms_billing.airflow.smtp import send_message
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import BillingConfig, parse_config
-from include.dms_billing.ledger.deliveries import CLAIM_LEASE, SENDING, SENT, delivery_log
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
-from include.dms_billing.ledger.invoices import month_invoices
+from include.dms_billing.core.jobs import ClientJob, plan_clients
+from include.dms_billing.flows import delivery_steps
 from include.dms_billing.ledger.db import ledger_engine as make_ledger
 from include.dms_billing.ledger.db import migrate
+from include.dms_billing.ledger.deliveries import CLAIM_LEASE, SENDING, SENT, delivery_log
+from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.paths import client_month_paths, delivery_receipts
-from include.dms_billing.core.jobs import ClientJob, plan_clients
-from include.dms_billing.airflow.smtp import send_message
+from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
 from tests.conftest import PROJECT
 from tests.support.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
 from tests.support.scenarios import Source, section2_cases

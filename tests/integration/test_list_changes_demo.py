@@ -17,15 +17,15 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
-from include.dms_billing.flows.list_steps import decide_step, extract_step
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.flows.delivery_steps import archive_step
-from include.dms_billing.demo.demo_dms import generate
-from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.core.invoice import month_name
-from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.core.jobs import plan_clients
+from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.demo.demo_dms import generate
+from include.dms_billing.flows.delivery_steps import archive_step
+from include.dms_billing.flows.list_steps import decide_step, extract_step
+from include.dms_billing.outputs.paths import client_month_paths
+from include.dms_billing.source.extraction import fetch_clients
 from tests.support import reference_rule
 from tests.unit.demo.test_demo_dms import read_rows
 

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_COLUMNS, FINANCE_COLUMNS
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.deliveries import delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
-from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.run_report import collect
 from tests.integration.conftest import MAY

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.invoice import ADJUSTMENT
-from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.schema import objections
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_dag

@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.deliveries import delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
-from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.outputs.paths import PreviewPaths
 from tests.integration.conftest import run_dag
 from tests.support.scenarios import Source

@@ -17,23 +17,28 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.flows import delivery_steps
+from include.dms_billing.airflow.smtp import send_message
 from include.dms_billing.core.billing_month import billing_window
 from include.dms_billing.core.config import load_config
-from include.dms_billing.source.extraction import fetch_clients
-from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
-from include.dms_billing.ledger.schema import invoices
-from include.dms_billing.ledger.objections import ObjectionRejected, ObjectionRequest, record_objections, sealed_billed_ids
-from include.dms_billing.outputs.paths import client_month_paths
-from include.dms_billing.outputs.revisions import Recheck, read_last_check
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.outputs.run_report import collect
+from include.dms_billing.flows import delivery_steps
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
+from include.dms_billing.ledger.objections import (
+    ObjectionRejected,
+    ObjectionRequest,
+    record_objections,
+    sealed_billed_ids,
+)
+from include.dms_billing.ledger.schema import invoices
 from include.dms_billing.ledger.seals import INVOICE, LIST_SENT, find_seal
 from include.dms_billing.outputs.fingerprints import SealBroken
-from include.dms_billing.airflow.smtp import send_message
-from tests.support.faults import write_list
+from include.dms_billing.outputs.paths import client_month_paths
+from include.dms_billing.outputs.revisions import Recheck, read_last_check
+from include.dms_billing.outputs.run_report import collect
+from include.dms_billing.source.extraction import fetch_clients
 from tests.integration.conftest import MAY, run_dag
+from tests.support.faults import write_list
 from tests.support.scenarios import Source, naive
 
 WINDOW = billing_window(MAY, "Asia/Dhaka")

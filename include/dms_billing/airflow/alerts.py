@@ -34,11 +34,11 @@ class BillingAlertNotifier(BaseNotifier):
     """Emails the data team (``delivery.data_team`` in the billing configuration)."""
 
     def notify(self, context: dict[str, Any]) -> None:
+        from include.dms_billing.airflow.smtp import send_message
         from include.dms_billing.core.config import load_config
         from include.dms_billing.core.kinds import DeliveryKind
         from include.dms_billing.mail.envelope import envelope
         from include.dms_billing.mail.messages import alert_email
-        from include.dms_billing.airflow.smtp import send_message
 
         ti = context["ti"]
         job = _job(context)

@@ -11,13 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.dms_billing.flows import list_steps, delivery_steps
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.core.config import load_config
-from include.dms_billing.ledger.db import migrate
-from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.flows import delivery_steps, list_steps
+from include.dms_billing.ledger.db import migrate
+from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 
 
 def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
@@ -29,13 +29,13 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
          run_type: Any = None, deliver: bool | None = None, resend: bool = False) -> list[dict]:
     """One job per client to bill, carrying the run's intent; the ledger's schema brought up to date first."""
     from include.dms_billing.airflow.params import run_intent, run_type_name
-    from include.dms_billing.source.extraction import fetch_clients
     from include.dms_billing.core.jobs import (
         check_backfill_conf,
         plan_clients,
         requested_codes,
         resolve_billing_month,
     )
+    from include.dms_billing.source.extraction import fetch_clients
 
     with fail_without_retry():
         check_backfill_conf(billing_month, run_type_name(run_type))
@@ -65,10 +65,10 @@ def validate(job: dict) -> str:
 def decide(job: dict, report: str, run_id: str) -> dict:
     """The client's list; for a month already billed (sealed), a recomputation kept beside it as
     a revision when it differs, and the data team and finance told once per revision."""
-    from include.dms_billing.outputs.billable_list import read_summary
-    from include.dms_billing.ledger.seals import find_seal, recorded_seal
-    from include.dms_billing.outputs.fingerprints import read_marker
     from include.dms_billing.airflow.smtp import send_message
+    from include.dms_billing.ledger.seals import find_seal, recorded_seal
+    from include.dms_billing.outputs.billable_list import read_summary
+    from include.dms_billing.outputs.fingerprints import read_marker
 
     client, paths = _client(job)
     engine, config = ledger(), load_config()

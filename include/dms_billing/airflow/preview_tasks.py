@@ -11,8 +11,8 @@ from typing import Any
 
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.core.config import load_config
-from include.dms_billing.ledger.db import migrate
 from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.ledger.db import migrate
 
 
 def plan(as_of: str | None, clients: list[str] | str | None, data_interval_end: datetime | None,
@@ -20,10 +20,10 @@ def plan(as_of: str | None, clients: list[str] | str | None, data_interval_end: 
     """One job per client whose preview is due at ``as_of`` (param, else the data interval's end),
     carrying the run's intent."""
     from include.dms_billing.airflow.params import run_intent
-    from include.dms_billing.flows import preview
     from include.dms_billing.core.billing_month import BillingMonth, zone
-    from include.dms_billing.source.extraction import fetch_clients
     from include.dms_billing.core.jobs import requested_codes
+    from include.dms_billing.flows import preview
+    from include.dms_billing.source.extraction import fetch_clients
 
     with fail_without_retry():
         moment = preview.parse_as_of(as_of, data_interval_end)
@@ -56,8 +56,8 @@ def project(job: dict, as_of: str) -> dict:
 
 def deliver(job: dict, run_id: str) -> str | None:
     """Send the preview once (its Message-ID), or keep it unsent under previews/ (its path)."""
-    from include.dms_billing.flows import preview
     from include.dms_billing.airflow.smtp import send_message
+    from include.dms_billing.flows import preview
 
     client = ClientJob.from_dict(job)
     with fail_without_retry():

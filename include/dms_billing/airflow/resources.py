@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from include.dms_billing.source.connections import dms_engine, sqlalchemy_url
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+from include.dms_billing.source.connections import dms_engine, sqlalchemy_url
 
 SOURCE_CONN_ID = "dms_source"
 LEDGER_CONN_ID = "billing_db"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+
 def minor_units(currency: str) -> int:
     """The currency's decimals (JPY 0, BDT 2, KWD 3), from babel's CLDR data: every currency,
     not a hand-kept list. A code babel does not know is refused rather than given two."""

@@ -32,9 +32,19 @@ from tqdm import tqdm
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.demo.lifecycles import PLANTED_CASES
 from include.dms_billing.demo.people import (
-    DEFAULT_USERS_PER_CLIENT, _fakers, client_users, demo_clients, status_change_rows, user_rows,
+    DEFAULT_USERS_PER_CLIENT,
+    _fakers,
+    client_users,
+    demo_clients,
+    status_change_rows,
+    user_rows,
 )
-from include.dms_billing.demo.source_db import SOURCE_COLUMNS, bulk_load, create_source_indexes, create_source_schema
+from include.dms_billing.demo.source_db import (
+    SOURCE_COLUMNS,
+    bulk_load,
+    create_source_indexes,
+    create_source_schema,
+)
 from include.dms_billing.demo.traffic import login_rows
 
 DEFAULT_URL = "sqlite:///data/demo_dms.sqlite"

@@ -16,7 +16,11 @@ from datetime import datetime
 from faker import Faker
 
 from include.dms_billing.demo.lifecycles import (
-    PLANTED_CASES, Lifecycle, planted_lifecycles, random_instant, random_lifecycle,
+    PLANTED_CASES,
+    Lifecycle,
+    planted_lifecycles,
+    random_instant,
+    random_lifecycle,
 )
 
 DEFAULT_USERS_PER_CLIENT = 800

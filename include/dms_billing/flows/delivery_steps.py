@@ -14,22 +14,22 @@ from email.message import EmailMessage
 import pandas as pd
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.atomic import write_bytes, write_text
-from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
-from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
-from include.dms_billing.mail.envelope import ARCHIVED, envelope
-from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
-from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, month_invoices
-from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
-from include.dms_billing.outputs.revisions import Recheck
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
-from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
 from include.dms_billing.core.work_calendar import invoice_date
+from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, month_invoices
+from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
+from include.dms_billing.mail.envelope import ARCHIVED, envelope
+from include.dms_billing.mail.headers import Envelope
+from include.dms_billing.outputs.atomic import write_bytes, write_text
+from include.dms_billing.outputs.billable_list import read_summary
+from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
+from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
+from include.dms_billing.outputs.revisions import Recheck
 
 Sender = Callable[[EmailMessage], None]
 
@@ -124,8 +124,8 @@ def _outgoing(
 
 
 def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
-    from include.dms_billing.outputs.list_changes import read_changes
     from include.dms_billing.mail.messages import list_email
+    from include.dms_billing.outputs.list_changes import read_changes
 
     summary = read_summary(paths)
     billed = pd.read_parquet(paths.billable_parquet)

@@ -14,19 +14,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.atomic import restrict
-from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
 from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
-from include.dms_billing.source.extraction import extract_user_facts
+from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
+from include.dms_billing.core.rule import decide, status_from_current
+from include.dms_billing.outputs.atomic import restrict
+from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
+from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
-from include.dms_billing.core.rule import decide, status_from_current
-from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
-from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
+from include.dms_billing.source.extraction import extract_user_facts
 from include.dms_billing.source.source_checks import check_source, load_source_checks, save_source_checks
-from include.dms_billing.source.validation import Failure, ValidationContext, ValidationOutcome, validate_snapshot
+from include.dms_billing.source.validation import (
+    Failure,
+    ValidationContext,
+    ValidationOutcome,
+    validate_snapshot,
+)
 
 
 class ClientDataError(ValueError):

@@ -25,15 +25,21 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.atomic import write_bytes, write_text
-from include.dms_billing.core.billing_month import POLICY_START, BillingMonth, BillingWindow, billing_window, zone
+from include.dms_billing.core.billing_month import (
+    POLICY_START,
+    BillingMonth,
+    BillingWindow,
+    billing_window,
+    zone,
+)
 from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.config import BillingConfig
-from include.dms_billing.ledger.deliveries import DeliveryKey, DeliveryOutcome, deliver_once
-from include.dms_billing.ledger.schema import deliveries
-from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
 from include.dms_billing.core.jobs import ClientJob, RunIntent, SourceClient, select_clients
 from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.ledger.deliveries import DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.ledger.schema import deliveries
+from include.dms_billing.outputs.atomic import write_bytes, write_text
+from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +160,12 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from include.dms_billing.core.rule import decide
+    from include.dms_billing.mail.preview_email import candidates, deadline_text
     from include.dms_billing.outputs.atomic import atomic_path
     from include.dms_billing.outputs.billable_list import to_csv_text
-    from include.dms_billing.source.extraction import extract_user_facts
-    from include.dms_billing.mail.preview_email import candidates, deadline_text
     from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
-    from include.dms_billing.core.rule import decide
+    from include.dms_billing.source.extraction import extract_user_facts
 
     paths = preview_paths(job, root)
     window = preview_window(job, as_of)

@@ -30,8 +30,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.ledger.schema import deliveries
+from include.dms_billing.outputs.atomic import write_text
 
 log = logging.getLogger(__name__)
 

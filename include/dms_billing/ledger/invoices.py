@@ -15,7 +15,13 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from include.dms_billing.core.invoice import ADJUSTMENT, Invoice, InvoiceLine, invoice_from_json, invoice_to_json
+from include.dms_billing.core.invoice import (
+    ADJUSTMENT,
+    Invoice,
+    InvoiceLine,
+    invoice_from_json,
+    invoice_to_json,
+)
 from include.dms_billing.ledger.schema import adjustments, invoice_lines, invoices
 
 MAX_NUMBER_RACES = 5

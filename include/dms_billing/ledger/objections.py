@@ -21,12 +21,12 @@ import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import month_name
-from include.dms_billing.ledger.schema import adjustments, invoices, objection_users, objections
-from include.dms_billing.core.money import round_money
-from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.core.jobs import CLIENT_CODE_RE
+from include.dms_billing.core.money import round_money
+from include.dms_billing.ledger.schema import adjustments, invoices, objection_users, objections
 from include.dms_billing.ledger.seals import sealed_user_ids
 from include.dms_billing.outputs.fingerprints import SealBroken
+from include.dms_billing.outputs.paths import client_month_paths
 
 CREDIT, DEBIT = "credit", "debit"
 CSV_COLUMNS = ["client_code", "billing_month", "user_id", "reason", "decided_by", "direction"]

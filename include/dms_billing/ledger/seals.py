@@ -22,7 +22,12 @@ import sqlalchemy as sa
 
 from include.dms_billing.ledger.schema import invoices, sealed_lists
 from include.dms_billing.outputs.fingerprints import (
-    Fingerprint, SealBroken, fingerprint, list_label, verify, write_marker,
+    Fingerprint,
+    SealBroken,
+    fingerprint,
+    list_label,
+    verify,
+    write_marker,
 )
 from include.dms_billing.outputs.paths import ClientMonthPaths
 

@@ -14,16 +14,17 @@ from email.message import EmailMessage
 
 import pandas as pd
 
-from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.core.billing_month import TRANSITION_LOGINS_FROM, TRANSITION_MONTH, BillingMonth
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.core.money import format_money
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
+from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
+from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.render import list_date, long_date, render_template
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
-from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
+
 
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"

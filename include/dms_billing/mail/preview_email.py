@@ -13,11 +13,11 @@ from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
+from include.dms_billing.mail.messages import column_meanings
 from include.dms_billing.outputs.billable_list import to_csv_text
 from include.dms_billing.outputs.render import render_template
 from include.dms_billing.outputs.spreadsheets import Workbook, list_sheet
-from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
-from include.dms_billing.mail.messages import column_meanings
 
 CANDIDATES_SHOWN = 50  # candidates listed in the body; all of them are attached
 

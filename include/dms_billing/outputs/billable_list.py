@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.dms_billing.outputs.atomic import atomic_path, write_text
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_REASONS
+from include.dms_billing.outputs.atomic import atomic_path, write_text
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.spreadsheets import list_cells
 

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 from include.dms_billing.core.billing_month import BillingMonth, BillingWindow
 from include.dms_billing.core.columns import CHANGE_NEW, CHANGE_UNCHANGED
 from include.dms_billing.core.config import ACTIVE, StatusMap
-from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.core.rule import status_at_month_end
 from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
+from include.dms_billing.outputs.paths import ClientMonthPaths
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.atomic import atomic_path
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
 from include.dms_billing.core.jobs import SourceClient
+from include.dms_billing.outputs.atomic import atomic_path
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 
 CHUNK_ROWS = 50_000

@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.core.billing_month import BillingWindow
+from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.source.extraction import window_params
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 from include.dms_billing.source.validation import Failure

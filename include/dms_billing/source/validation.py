@@ -27,9 +27,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA
+from include.dms_billing.outputs.atomic import write_text
 
 DOCS_DIR = "data_docs"
 SUMMARY_FILE = "validation.json"

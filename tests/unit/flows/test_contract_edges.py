@@ -21,22 +21,22 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.flows import delivery_steps
 from include.dms_billing.core.billing_month import BillingMonth, PolicyError, billing_window
 from include.dms_billing.core.config import Calendar, parse_config
-from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.core.invoice import build_invoice
+from include.dms_billing.core.jobs import plan_clients, resolve_billing_month
+from include.dms_billing.core.work_calendar import invoice_date
+from include.dms_billing.demo.source_db import SCHEMA_FILE, schema_statements
+from include.dms_billing.flows import delivery_steps
 from include.dms_billing.ledger.objections import (
     ObjectionRejected,
     ObjectionRequest,
     record_objections,
     sealed_billed_ids,
 )
-from include.dms_billing.core.jobs import plan_clients, resolve_billing_month
-from include.dms_billing.demo.source_db import SCHEMA_FILE, schema_statements
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
+from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.source.sql_files import load_sql
-from include.dms_billing.core.work_calendar import invoice_date
 from tests.support.faults import write_list
 from tests.support.samples import ISSUER, make_invoice
 from tests.support.scenarios import Source

@@ -16,15 +16,15 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.flows import list_steps, delivery_steps
-from include.dms_billing.outputs.billable_list import to_csv_text
+from include.dms_billing.airflow.smtp import send_message
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
-from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
-from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.core.jobs import ClientJob, RunRequestError, plan_clients, requested_codes
-from include.dms_billing.airflow.smtp import send_message
+from include.dms_billing.flows import delivery_steps, list_steps
+from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
+from include.dms_billing.outputs.billable_list import to_csv_text
+from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
 from tests.support.faults import write_list
 from tests.support.samples import make_billed, make_invoice
 from tests.support.scenarios import Source

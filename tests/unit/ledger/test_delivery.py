@@ -8,6 +8,7 @@ from email.message import EmailMessage
 import pytest
 import sqlalchemy as sa
 
+from include.dms_billing.airflow.smtp import send_message
 from include.dms_billing.ledger.deliveries import (
     FAILED,
     SENDING,
@@ -18,7 +19,6 @@ from include.dms_billing.ledger.deliveries import (
     delivery_log,
 )
 from include.dms_billing.ledger.schema import deliveries
-from include.dms_billing.airflow.smtp import send_message
 
 KEY = DeliveryKey("MEGHNA", "2023-05", "list")
 DOMAIN = "billing.sokrio.example"

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from include.dms_billing.core.invoice import BillTo, Invoice, Issuer, build_invoice, invoice_from_json, invoice_to_json
+from include.dms_billing.core.invoice import (
+    BillTo,
+    Invoice,
+    Issuer,
+    build_invoice,
+    invoice_from_json,
+    invoice_to_json,
+)
 from include.dms_billing.ledger.invoices import issue_invoice, month_invoices
 from include.dms_billing.ledger.schema import invoices, metadata
 

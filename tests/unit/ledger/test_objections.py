@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import ADJUSTMENT, BillTo, Invoice, build_invoice
 from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice
-from include.dms_billing.ledger.schema import adjustments, objection_users, objections
 from include.dms_billing.ledger.objections import (
     ObjectionRejected,
     ObjectionRequest,
     record_objections,
     requests_from_csv,
 )
+from include.dms_billing.ledger.schema import adjustments, objection_users, objections
 from tests.support.samples import ISSUER
 
 PRICES = {"2023-05": Decimal("150.00"), "2023-06": Decimal("165.00"), "2023-07": Decimal("165.00")}

@@ -11,17 +11,23 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.outputs.billable_list import write_billable_list
-from include.dms_billing.flows.list_steps import _remove_list
 from include.dms_billing.core.config import StatusMap
 from include.dms_billing.core.invoice import Invoice
+from include.dms_billing.core.rule import decide
+from include.dms_billing.flows.list_steps import _remove_list
 from include.dms_billing.ledger.invoices import issue_invoice
+from include.dms_billing.ledger.seals import LEGACY, recorded_seal, seal_list
+from include.dms_billing.outputs.billable_list import write_billable_list
+from include.dms_billing.outputs.fingerprints import SealBroken
 from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
-from include.dms_billing.outputs.revisions import list_difference, read_last_check, recheck, revision_id, write_recheck
-from include.dms_billing.core.rule import decide
-from include.dms_billing.ledger.seals import LEGACY, recorded_seal, seal_list
-from include.dms_billing.outputs.fingerprints import SealBroken
+from include.dms_billing.outputs.revisions import (
+    list_difference,
+    read_last_check,
+    recheck,
+    revision_id,
+    write_recheck,
+)
 from tests.unit.outputs.test_list_changes import JUNE, SNAPSHOT
 
 

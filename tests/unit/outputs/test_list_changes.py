@@ -10,9 +10,9 @@ import pyarrow as pa
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.columns import SNAPSHOT_SCHEMA
 from include.dms_billing.core.config import StatusMap
+from include.dms_billing.core.rule import decide
 from include.dms_billing.outputs.list_changes import ListChanges, compare_with_previous, read_previous_list
 from include.dms_billing.outputs.paths import client_month_paths
-from include.dms_billing.core.rule import decide
 
 JUNE = billing_window(BillingMonth(2023, 6), "Asia/Kolkata")
 OLD = pd.Timestamp(JUNE.start - timedelta(days=90))

@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.flows import list_steps
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.source.extraction import fetch_clients
-from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.core.jobs import plan_clients
+from include.dms_billing.flows import list_steps
+from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.source.extraction import fetch_clients
 from include.dms_billing.source.source_checks import AUDIT_FILE
 from include.dms_billing.source.sql_files import load_sql
 from tests.support.scenarios import Source, create_relaxed_schema
