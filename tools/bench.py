@@ -205,7 +205,7 @@ def run_stage(stage: str, url: str, month: str) -> int:
         elif stage == "render":
             issued = delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)
             rows += issued.invoice.billable_count
-        elif stage == "deliver":
+        elif stage == "deliver":  # after "render", which issued the invoices
             for step in (delivery_steps.send_list_step, delivery_steps.send_invoice_step):
                 step(ledger, job, paths, config, run_id, False, send_message)
                 rows += 1

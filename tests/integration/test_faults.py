@@ -84,6 +84,7 @@ def _deliver_batch(ledger: sa.Engine, jobs: list[ClientJob], config: BillingConf
     failures = []
     for job in jobs:
         paths = client_month_paths(job.billing_month, job.client_code)
+        delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)  # no mail: no fault
         for step in (delivery_steps.send_list_step, delivery_steps.send_invoice_step):
             try:
                 step(ledger, job, paths, config, run_id, False, send_message)

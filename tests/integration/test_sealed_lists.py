@@ -194,6 +194,7 @@ def test_a_backfill_seals_at_the_invoice_and_keeps_its_kept_emails(source, data_
     delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.LIST, "backfill-1")
     with engine.connect() as conn:
         assert find_seal(conn, "DHAKA1", str(MAY)) is None  # kept unsent: nobody received it
+    delivery_steps.issue_invoice_step(engine, job, paths, config, "backfill-1")
     delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.INVOICE, "backfill-1")
     with engine.connect() as conn:
         assert find_seal(conn, "DHAKA1", str(MAY)).sealed_because == INVOICE
@@ -202,8 +203,9 @@ def test_a_backfill_seals_at_the_invoice_and_keeps_its_kept_emails(source, data_
 
     _late_data(source)
     write_list(dms, job, config)  # extract, validate, decide of a later backfill
-    for kind in ("list", "invoice"):
-        delivery_steps.archive_step(engine, job, paths, config, kind, "backfill-2")
+    delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.LIST, "backfill-2")
+    delivery_steps.issue_invoice_step(engine, job, paths, config, "backfill-2")
+    delivery_steps.archive_step(engine, job, paths, config, DeliveryKind.INVOICE, "backfill-2")
 
     assert {kind: paths.archived_email(kind).read_bytes() for kind in ("list", "invoice")} == kept
     assert json.loads(paths.seal_marker.read_text()) == marker

@@ -21,7 +21,7 @@ from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.work_calendar import invoice_date
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
-from include.dms_billing.ledger.invoices import IssuedInvoice, issue_invoice, month_invoices
+from include.dms_billing.ledger.invoices import IssuedInvoice, find_invoice, issue_invoice, month_invoices
 from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
 from include.dms_billing.mail.envelope import ARCHIVED, envelope
 from include.dms_billing.mail.headers import Envelope
@@ -162,11 +162,24 @@ def send_list_step(
     return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
 
 
+class InvoiceNotIssued(RuntimeError):
+    """Sending or keeping an invoice found none in the ledger: ``issue_invoice`` runs first."""
+
+
+def issued_invoice(ledger: sa.Engine, job: ClientJob) -> IssuedInvoice:
+    """The month's invoice as the ledger holds it: what is sent is what was issued, never a new one."""
+    with ledger.connect() as conn:
+        issued = find_invoice(conn, job.client_code, job.billing_month)
+    if issued is None:
+        raise InvoiceNotIssued(f"no invoice issued for {job.client_code} {job.billing_month}: issue it first")
+    return issued
+
+
 def send_invoice_step(
     ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig,
     run_id: str, resend: bool, send: Sender,
 ) -> DeliveryOutcome:
-    issued = issue_invoice_step(ledger, job, paths, config, run_id)
+    issued = issued_invoice(ledger, job)
     key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.INVOICE)
     return _deliver(ledger, key, _invoice_message(issued, job, config), config, run_id, resend, send)
 
@@ -187,10 +200,9 @@ def archive_step(
                 return str(kept)
         message = _list_message(job, paths, config).build(ARCHIVED)
     else:
-        issued = issue_invoice_step(ledger, job, paths, config, run_id)
-        if not issued.newly_issued and kept.exists():
+        if kept.exists():  # the invoice never changes once issued, nor does its kept email
             return str(kept)
-        message = _invoice_message(issued, job, config).build(ARCHIVED)
+        message = _invoice_message(issued_invoice(ledger, job), job, config).build(ARCHIVED)
     return str(write_bytes(kept, message.as_bytes()))
 
 

@@ -121,6 +121,7 @@ def _bill_client(dms: sa.Engine, ledger: sa.Engine, job, config) -> None:
     """One client's mapped task group, in order, as the DAG runs it (delivering)."""
     paths = write_list(dms, job, config)
     delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
+    delivery_steps.issue_invoice_step(ledger, job, paths, config, "run-1")
     delivery_steps.send_invoice_step(ledger, job, paths, config, "run-1", False, send_message)
 
 

@@ -80,6 +80,7 @@ def _bill(tmp_path: Path, dms: sa.Engine, ledger: sa.Engine, outbox) -> ClientJo
     [job] = plan_clients(fetch_clients(dms), [], MAY)
     paths = write_list(dms, job, config)
     delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
+    delivery_steps.issue_invoice_step(ledger, job, paths, config, "run-1")
     delivery_steps.send_invoice_step(ledger, job, paths, config, "run-1", False, send_message)
     delivery_steps.archive_step(ledger, job, paths, config, "list", "run-1")
     delivery_steps.finance_summary_step(ledger, "2023-05", config, deliver=True, run_id="run-1", resend=False,
