@@ -25,7 +25,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
-from include.dms_billing.airflow.params import clients_param, deliver_param, resend_param
+from include.dms_billing.airflow.params import CLIENT_TASKS, clients_param, deliver_param, resend_param
 from include.dms_billing.airflow.retries import SEND_RETRIES, default_args
 
 
@@ -60,7 +60,7 @@ def dms_billing_preview():
         return preview_tasks.plan(params.get("as_of"), params.get("clients"), data_interval_end, params["resend"],
                                   dag_run.run_type, params.get("deliver"))
 
-    @task_group
+    @task_group(default_args=CLIENT_TASKS)
     def preview_client(job: dict, as_of: str):
         @task
         def project(job: dict, as_of: str) -> dict:
@@ -74,7 +74,7 @@ def dms_billing_preview():
 
             return preview_tasks.deliver(job, run_id)
 
-        project(job, as_of) >> deliver_preview(job)
+        project(job=job, as_of=as_of) >> deliver_preview(job=job)
 
     preview_client.expand_kwargs(plan_previews())
 

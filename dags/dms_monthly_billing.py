@@ -45,6 +45,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
 from include.dms_billing.airflow.params import (
+    CLIENT_TASKS,
     MONTH_PATTERN,
     SCHEDULE_TZ,
     clients_param,
@@ -103,7 +104,7 @@ def dms_monthly_billing():
 
         return monthly_tasks.release_turn(run_id)
 
-    @task_group
+    @task_group(default_args=CLIENT_TASKS)
     def bill_client(job: dict):
         @task
         def extract(job: dict) -> int:
@@ -148,16 +149,16 @@ def dms_monthly_billing():
         wait_close = WaitForClientMoment(
             task_id="wait_for_month_close", job=job, moment="month_closes_at", retries=0
         )
-        snapshot = extract(job)
+        snapshot = extract(job=job)
         wait_close >> snapshot
-        report = validate(job)
+        report = validate(job=job)
         snapshot >> report
         # The invoice follows the list it is built from: a client whose list could not go out
         # gets no invoice.
-        listed = deliver_list(job)
-        decide(job, report) >> listed
+        listed = deliver_list(job=job)
+        decide(job=job, report=report) >> listed
         wait_invoice = WaitForClientMoment(task_id="wait_for_invoice_day", job=job, moment="invoice_day")
-        listed >> wait_invoice >> issue_invoice(job) >> deliver_invoice(job)
+        listed >> wait_invoice >> issue_invoice(job=job) >> deliver_invoice(job=job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], run_id=None) -> str | None:

@@ -82,6 +82,18 @@ def test_a_month_triggered_through_the_api_delivers_every_email_once(service_run
             assert len(mine) == 1, (client, kind, headers)
 
 
+def test_every_mapped_client_task_is_labelled_with_its_client_code(service_run: ServiceRun) -> None:
+    """What the grid, the task list and the logs show for a mapped task: the client, not 0 and 1."""
+    response = service_run.service.api(
+        "GET", f"/dags/{DAG_ID}/dagRuns/{service_run.run_id}/taskInstances", params={"limit": 1000})
+    mapped = [ti for ti in response.json()["task_instances"] if ti["map_index"] >= 0]
+    labels: dict[int, set[str]] = {}
+    for ti in mapped:
+        labels.setdefault(ti["map_index"], set()).add(ti["rendered_map_index"])
+    assert {ti["task_id"] for ti in mapped} >= {"bill_client.wait_for_month_close", "bill_client.deliver_invoice"}
+    assert sorted(label for values in labels.values() for label in values) == sorted(CLIENTS), labels
+
+
 def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     service_run: ServiceRun, tmp_path: Path
 ) -> None:

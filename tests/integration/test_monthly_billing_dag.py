@@ -88,6 +88,13 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
     states = _states(run)
     assert run.state == "failed"
     assert states[("bill_client.validate", 0)] == "failed"  # BROKEN sorts first
+    # Every client task that ran, the waits included, is labelled with its client in the UI.
+    labels = {(ti.task_id, ti.map_index): ti.rendered_map_index for ti in run.get_task_instances()
+              if ti.task_id.startswith("bill_client.") and ti.state not in ("upstream_failed", "skipped")}
+    assert {label for (task_id, index), label in labels.items() if index == 0} == {"BROKEN"}
+    assert labels[("bill_client.wait_for_month_close", 1)] == labels[("bill_client.deliver_invoice", 1)] == "DHAKA1"
+    assert {labels[(task, 2)] for task in ("bill_client.wait_for_invoice_day", "bill_client.issue_invoice",
+                                            "bill_client.deliver_invoice", "bill_client.extract")} == {"KOLKATA1"}
     assert states[("bill_client.deliver_invoice", 1)] == states[("bill_client.deliver_invoice", 2)] == "success"
     broken = client_month_paths(str(MAY), "BROKEN", data_root)
     assert not broken.billable_csv.exists()

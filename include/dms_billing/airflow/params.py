@@ -12,6 +12,12 @@ from include.dms_billing.core.jobs import RunIntent
 SCHEDULE_TZ = SCHEDULE_TIMEZONE
 MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"  # YYYY-MM; each DAG anchors it (one allows it empty)
 
+# Every mapped client task is labelled with its client code in the grid, the task list and the
+# logs, not with 0, 1, 2...: TaskFlow tasks get the job as the keyword ``job`` (``op_kwargs``),
+# the waits hold it as their ``job`` field.
+CLIENT_MAP_INDEX = "{{ (task.op_kwargs['job'] if task.op_kwargs is defined else task.job)['client_code'] }}"
+CLIENT_TASKS = {"map_index_template": CLIENT_MAP_INDEX}  # a client task group's default_args
+
 
 def clients_param(description: str) -> Param:
     return Param([], type="array", items={"type": "string"}, title="Clients", description=description)
