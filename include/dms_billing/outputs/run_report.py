@@ -32,8 +32,10 @@ class ClientOutcome:
         """The report's last column: ok, or for a sealed month what this run's recomputation found."""
         if not self.sealed:
             return "ok"
-        if self.recheck is None:
-            return "sealed list kept; not recomputed this run" + (f" ({self.problem})" if self.problem else "")
+        if self.recheck is None:  # sealed by this run, or a later run stopped before recomputing
+            if self.problem:
+                return f"sealed list kept; not recomputed this run ({self.problem})"
+            return "ok; list sealed (billed)"
         if self.recheck.revision is None:
             return "sealed list kept; recomputed: the same"
         c = self.recheck.difference.counts()
