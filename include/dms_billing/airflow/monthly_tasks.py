@@ -66,24 +66,14 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     """The client's list; for a month already billed (sealed), a recomputation kept beside it as
     a revision when it differs, and the data team and finance told once per revision."""
     from include.dms_billing.airflow.smtp import send_message
-    from include.dms_billing.ledger.seals import find_seal, recorded_seal
-    from include.dms_billing.outputs.billable_list import read_summary
-    from include.dms_billing.outputs.fingerprints import read_marker
 
     client, paths = _client(job)
     engine, config = ledger(), load_config()
     with fail_without_retry():
-        seal = recorded_seal(engine, paths, run_id)
-        with engine.connect() as conn:
-            previous = find_seal(conn, client.client_code, str(client.month.previous()))
-        previous_seal = previous.fingerprint if previous else None
-        sealed = seal.fingerprint if seal else read_marker(paths)
-        if sealed is None:
-            summary = list_steps.decide_step(client, paths, config, Path(report), previous_seal)
-            return {"billable": summary.billable, **summary.by_reason, "sealed": False}
-        found = list_steps.recheck_step(client, paths, config, sealed, previous_seal)
+        summary, found = list_steps.decide_month(engine, client, paths, config, Path(report), run_id)
+    if found is None:
+        return {"billable": summary.billable, **summary.by_reason, "sealed": False}
     delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)
-    summary = read_summary(paths)
     return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
 
 

@@ -18,6 +18,7 @@ from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
 from include.dms_billing.core.rule import decide, status_from_current
+from include.dms_billing.ledger.seals import find_seal, recorded_seal
 from include.dms_billing.outputs.atomic import restrict
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
 from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
@@ -163,3 +164,19 @@ def recheck_step(
     found = recheck(paths, pd.read_parquet(paths.billable_parquet), billed)
     write_recheck(paths, billed, found)
     return found
+
+
+def decide_month(
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path, run_id: str
+) -> tuple[ListSummary, Recheck | None]:
+    """The ``decide`` task's step: the client's list compared with last month's as sealed; for a
+    month already billed, the sealed list's summary and this run's recheck against the seal the
+    ledger holds (the marker on disk when sealing stopped before its ledger row)."""
+    seal = recorded_seal(ledger, paths, run_id)
+    with ledger.connect() as conn:
+        previous = find_seal(conn, job.client_code, str(job.month.previous()))
+    previous_seal = previous.fingerprint if previous else None
+    sealed = seal.fingerprint if seal else read_marker(paths)
+    if sealed is None:
+        return decide_step(job, paths, config, report, previous_seal), None
+    return read_summary(paths), recheck_step(job, paths, config, sealed, previous_seal)
