@@ -62,8 +62,11 @@ demo: venv
 
 # Airflow as a service on loopback (PostgreSQL metadata DB, api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor) over the demo data, until Ctrl-C. UI: http://127.0.0.1:8080
+# `make service CELERY_WORKERS=2`: the CeleryExecutor with two workers (Redis on 127.0.0.1:6379).
+CELERY_WORKERS ?= 0
 service: venv
-	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT)
+	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT) \
+	  --celery-workers $(CELERY_WORKERS)
 
 test: venv
 	$(PY) -m pytest

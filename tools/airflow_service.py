@@ -13,6 +13,18 @@ The scheduler does not create scheduled runs (``[scheduler] use_job_schedule = F
 ``schedule=True``): the monthly DAG would otherwise start, and deliver, a run for the last month
 at once. Manual runs (the API, the UI's *Trigger*) run as usual.
 
+With ``executor="celery"`` the scheduler hands tasks to ``workers`` Celery workers instead
+(``airflow celery worker``; Redis on 127.0.0.1:6379 as the broker, under a key prefix of this
+instance's own, so that parallel test sessions never see each other's tasks; the Celery result
+backend on the metadata database). Each worker behaves as if it ran on a host of its own: its own
+``HOME``, ``AIRFLOW_HOME``, working directory, temporary directory and task log folder under
+``<home>/workers/<name>``, and its own hostname (Celery's, and the task instances' ``hostname``
+that the REST API shows). Nothing on disk is shared with the other components but the code:
+outputs go wherever ``DMS_BILLING_DATA`` says (an object store, for workers on other hosts).
+
+How much runs at once is sized for the machine (:func:`sizing`): Airflow's defaults (32 tasks at
+once) starve the scheduler of a small machine; see docs/containers.md, "Sizing for the machine".
+
 ``python -m tools.airflow_service`` starts it with the demo data (like ``make demo``: the demo
 DMS in ``$DMS_BILLING_DATA/demo_dms.sqlite``, created when missing, and a local SMTP outbox
 under ``$DMS_BILLING_DATA/outbox``), prints the UI's URL and stays up until Ctrl-C.
@@ -21,6 +33,7 @@ under ``$DMS_BILLING_DATA/outbox``), prints the UI's URL and stays up until Ctrl
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import signal
@@ -47,6 +60,11 @@ COMMANDS = {
 COMPONENTS = tuple(COMMANDS)
 FINISHED = {"success", "failed"}
 DEFAULT_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_service"
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+BROKER = os.environ.get("AIRFLOW_SERVICE_BROKER", "redis://127.0.0.1:6379/0")
+WORKER_NAME = "AIRFLOW_SERVICE_WORKER"  # the variable that tells a worker its hostname
+TASKS_PER_CPU = 2  # a task waits on databases and SMTP part of the time; more would starve the scheduler
+SCHEDULER_GRACE = 120  # seconds a scheduler heartbeat may be late before its tasks are reset as orphans
 
 
 class AirflowServiceError(RuntimeError):
@@ -59,11 +77,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of a worker: its own name, as if it had a host of its own."""
+    return os.environ[WORKER_NAME]
+
+
+def sizing(workers: int = 0, parallelism: int | None = None, cpus: int | None = None) -> dict[str, str]:
+    """How much runs at once on a machine of ``cpus`` cores (default: this one's), as settings.
+
+    ``workers`` Celery workers on the same machine share its ``parallelism``.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    parallelism = parallelism or TASKS_PER_CPU * cpus
+    settings = {
+        # Task instances running at once, in all; the LocalExecutor also starts this many worker
+        # processes (there is no [local_executor] section in 3.3). Airflow's default, 32, on two
+        # cores left the scheduler's loop stalled for 30 to 41 s.
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        # One run may use every slot (the default, 16, would mean nothing below parallelism).
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(parallelism),
+        # adopt_or_reset_orphaned_tasks marks a scheduler whose heartbeat is older than this as
+        # failed and resets the tasks it queued (default 30 s): a scheduler slowed by load, not
+        # dead, must keep its running tasks.
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(SCHEDULER_GRACE),
+    }
+    if workers:
+        # Tasks each Celery worker runs at once: the workers share this machine's parallelism.
+        settings["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(math.ceil(parallelism / workers))
+    return settings
+
+
 class AirflowService:
-    """The four Airflow components on ``127.0.0.1:port``; a context manager.
+    """The four Airflow components on ``127.0.0.1:port`` (and the Celery workers); a context manager.
 
     ``env`` is added to every process's environment last (connections, ``DMS_BILLING_DATA``,
     ``DMS_BILLING_CONFIG``, extra ``AIRFLOW__...`` options), so it can override any default here.
+    ``parallelism`` overrides the one :func:`sizing` derives from the number of cores.
     """
 
     def __init__(
@@ -74,19 +123,28 @@ class AirflowService:
         port: int = 8080,
         *,
         schedule: bool = False,
+        executor: str = "local",
+        workers: int = 2,
+        parallelism: int | None = None,
         start_timeout: float = 120,
         stop_timeout: float = 20,
     ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, not {executor!r}")
+        if executor == "celery" and workers < 1:
+            raise ValueError("the CeleryExecutor needs at least one worker")
         self.home = Path(home).resolve()
         self.port = port
         self.url = f"http://{HOST}:{port}"
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.workers = [f"worker-{n}" for n in range(1, workers + 1)] if executor == "celery" else []
+        self.broker_prefix = f"airflow-service-{secrets.token_hex(6)}:"
         self.processes: dict[str, subprocess.Popen] = {}
         self.seen_pids: set[int] = set()
         self._token: str | None = None
         self._logs: list = []
-        self.env = self._environment(sql_alchemy_conn, env or {}, schedule)
+        self.env = self._environment(sql_alchemy_conn, env or {}, schedule, executor, parallelism)
 
     # -----------------------------------------------------------------------------------------
     # Environment
@@ -102,7 +160,9 @@ class AirflowService:
             path.chmod(0o600)
         return path.read_text(encoding="ascii").strip()
 
-    def _environment(self, conn: str, extra: dict[str, str], schedule: bool) -> dict[str, str]:
+    def _environment(
+        self, conn: str, extra: dict[str, str], schedule: bool, executor: str, parallelism: int | None
+    ) -> dict[str, str]:
         base = {
             key: value for key, value in os.environ.items()
             # never inherit another Airflow's settings (the test session sets its own)
@@ -112,7 +172,7 @@ class AirflowService:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conn,
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -135,10 +195,36 @@ class AirflowService:
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedule),
                 "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "plugins")]),
                 "GX_ANALYTICS_ENABLED": "false",
+                **sizing(len(self.workers), parallelism),
+                **(self._celery_environment(conn) if self.workers else {}),
             }
         )
         base.update(extra)
         return base
+
+    def _celery_environment(self, conn: str) -> dict[str, str]:
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": BROKER,
+            # every key and channel of this instance under its own prefix: parallel sessions share Redis
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": self.broker_prefix,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{conn}",
+        }
+
+    def worker_home(self, name: str) -> Path:
+        """What stands for the worker's own host: its HOME, AIRFLOW_HOME, cwd, TMPDIR and task logs."""
+        return self.home / "workers" / name
+
+    def _worker_environment(self, name: str) -> dict[str, str]:
+        home = self.worker_home(name)
+        return {
+            **self.env,
+            "HOME": str(home),
+            "AIRFLOW_HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tools.airflow_service.worker_hostname",
+            WORKER_NAME: name,
+        }
 
     def _airflow(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]
@@ -171,14 +257,35 @@ class AirflowService:
             raise AirflowServiceError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}")
         for component in COMPONENTS:
             args = COMMANDS[component] + (["--port", str(self.port)] if component == "api-server" else [])
-            log = open(self.log_path(component), "ab")  # noqa: SIM115 (closed in stop())
-            self._logs.append(log)
-            self.processes[component] = subprocess.Popen(
-                self._airflow(*args), env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,  # its own process group
-            )
-            self.seen_pids.add(self.processes[component].pid)
+            self._spawn(component, args, self.env, self.home)
+        for name in self.workers:
+            (self.worker_home(name) / "tmp").mkdir(parents=True, exist_ok=True)
+            # task logs stay on the worker, like on a host of its own; its log server would listen
+            # on every interface, on one port for all workers
+            args = ["celery", "worker", "--celery-hostname", name, "--skip-serve-logs"]
+            self._spawn(name, args, self._worker_environment(name), self.worker_home(name))
         self._wait_healthy()
+        for name in self.workers:
+            self._wait_for_log(name, f"celery@{name} ready.")
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in stop())
+        self._logs.append(log)
+        self.processes[name] = subprocess.Popen(
+            self._airflow(*args), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,  # its own process group
+        )
+        self.seen_pids.add(self.processes[name].pid)
+
+    def _wait_for_log(self, name: str, line: str) -> None:
+        """Until ``line`` is in the process's log: a worker that is not consuming yet gets no task."""
+        deadline = time.monotonic() + self.start_timeout
+        while line not in self.log_path(name).read_text(encoding="utf-8", errors="replace"):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise AirflowServiceError(f"{name} not ready within {self.start_timeout}s; "
+                                          f"see {self.log_path(name)}")
+            time.sleep(0.5)
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -223,10 +330,15 @@ class AirflowService:
         return alive
 
     def stop(self) -> None:
-        """SIGTERM every component's process group (then any stray descendant); SIGKILL after a timeout."""
+        """SIGTERM every component's process group and each worker (then any stray descendant);
+        SIGKILL after a timeout. A Celery worker stops its own pool: a SIGTERM to the pool's
+        processes as well would only have the worker replace them while it shuts down."""
         descendants = self.all_pids()
-        for process in self.processes.values():
-            _signal_group(process.pid, signal.SIGTERM)
+        for name, process in self.processes.items():
+            if name in self.workers:
+                process.terminate()
+            else:
+                _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
         for process in self.processes.values():
             try:
@@ -259,6 +371,8 @@ class AirflowService:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        if self.workers:
+            _forget_broker_keys(BROKER, self.broker_prefix)
 
     # -----------------------------------------------------------------------------------------
     # REST API
@@ -320,12 +434,16 @@ class AirflowService:
                 raise AirflowServiceError(f"run {run_id} still {state} after {timeout}s: {states}")
             time.sleep(1)
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        """``task_id`` (``task_id[map_index]`` for mapped tasks) to state."""
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """The run's task instances as the REST API gives them (``hostname``: the worker that ran it)."""
         response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
         _raise_for(response)
+        return response.json()["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id`` (``task_id[map_index]`` for mapped tasks) to state."""
         states = {}
-        for ti in response.json()["task_instances"]:
+        for ti in self.task_instances(dag_id, run_id):
             key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
             states[key] = ti["state"]
         return states
@@ -336,6 +454,20 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _forget_broker_keys(broker: str, prefix: str) -> None:
+    """Drop this instance's queues and bindings from the shared Redis (if it still answers)."""
+    import redis
+
+    client = redis.Redis.from_url(broker, socket_timeout=5)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -350,8 +482,8 @@ def _raise_for(response: httpx.Response) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on loopback "
-                    "with the demo data, until Ctrl-C.")
+        description="Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor, or Celery "
+                    "workers) on loopback with the demo data, until Ctrl-C.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_SERVICE_PORT", 8080)))
     parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", 8025)))
     parser.add_argument("--data", type=Path, help="DMS_BILLING_DATA (default ./data)",
@@ -361,6 +493,10 @@ def main() -> None:
     parser.add_argument("--db", default=os.environ.get("AIRFLOW_SERVICE_DB", DEFAULT_DB),
                         help="metadata database URL; a PostgreSQL database is created when missing")
     parser.add_argument("--schedule", action="store_true", help="let the scheduler create scheduled runs too")
+    parser.add_argument("--celery-workers", type=int, default=0, metavar="N",
+                        help=f"N Celery workers (broker {BROKER}) instead of the LocalExecutor")
+    parser.add_argument("--parallelism", type=int, default=None,
+                        help=f"task instances at once (default: {TASKS_PER_CPU} per core)")
     args = parser.parse_args()
 
     from tools.outbox_smtp import Outbox
@@ -384,7 +520,9 @@ def main() -> None:
         if os.environ.get("DMS_BILLING_CONFIG"):
             env["DMS_BILLING_CONFIG"] = os.environ["DMS_BILLING_CONFIG"]
         print(f"Starting Airflow (logs under {home / 'logs'}) ...", flush=True)
-        with AirflowService(home, args.db, env, args.port, schedule=args.schedule) as service:
+        executor = "celery" if args.celery_workers else "local"
+        with AirflowService(home, args.db, env, args.port, schedule=args.schedule, executor=executor,
+                            workers=args.celery_workers, parallelism=args.parallelism) as service:
             service.wait_for_dag("dms_monthly_billing")
             print(f"Airflow UI: {service.url}/  (everyone is admin)", flush=True)
             print(f"SMTP outbox on {HOST}:{outbox.port}, emails in {data / 'outbox'}", flush=True)
