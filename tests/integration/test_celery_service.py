@@ -7,8 +7,9 @@ SMTP server on loopback.
 
 One delivering month is triggered through the REST API; then every client's list and invoice
 must be in the bucket, every email must have arrived once (its attachments the bucket's files),
-both workers must have run task instances, a task's log must be readable through the API, and
-every process must be gone at the end (and this instance's keys gone from Redis).
+both workers must have run task instances and left nothing on their own disks but their
+configuration and task logs, a task's log must be readable through the API, and every process
+must be gone at the end (and this instance's keys gone from Redis).
 
 Needs PostgreSQL, Redis on 127.0.0.1:6379 and moto's server (each skips without it, fails in CI).
 """
@@ -22,21 +23,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 import redis
 
 from include.dms_billing.demo.demo_dms import generate
 from tests.conftest import PROJECT
-from tests.support.servers import (
-    POSTGRES_URL,
-    STORE_CONN_ID,
-    ObjectStore,
-    object_store,
-    require_redis,
-    scratch_database,
-)
+from tests.support.object_store import STORE_CONN_ID, ObjectStore, object_store
+from tests.support.servers import POSTGRES_URL, require_redis, scratch_database
 from tools.airflow_service import BROKER, AirflowService, free_port
 from tools.outbox_smtp import Outbox
 
@@ -71,15 +65,8 @@ def _remote_logging(store: ObjectStore) -> dict[str, str]:
     }
 
 
-def _folder_outputs(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-
-
-# TEMPORARY: "local" (a folder both workers share) until include/ writes to object storage.
-@pytest.fixture(scope="module", params=["s3", "local"])
-def celery_run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryRun]:
+@pytest.fixture(scope="module")
+def celery_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryRun]:
     """The service with two Celery workers, after one delivering month; then stopped."""
     require_redis(BROKER)
     tmp_path = tmp_path_factory.mktemp("celery")
@@ -93,12 +80,10 @@ def celery_run(
             "AIRFLOW_CONN_BILLING_DB": ledger_url.render_as_string(hide_password=False),
             "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
             "AIRFLOW_CONN_DMS_BILLING_STORE": store.connection(),
+            "DMS_BILLING_DATA": store.url(PREFIX),
             "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
+            **_remote_logging(store),
         }
-        if request.param == "s3":
-            env.update({"DMS_BILLING_DATA": store.url(PREFIX), **_remote_logging(store)})
-        else:
-            env["DMS_BILLING_DATA"] = str(tmp_path / "data")
         service = AirflowService(tmp_path / "airflow", metadata_url.render_as_string(hide_password=False),
                                  env, free_port(), executor="celery", workers=len(WORKERS))
         with service:
@@ -107,8 +92,7 @@ def celery_run(
             state = service.wait(DAG_ID, run_id, timeout=600)
             seconds = time.monotonic() - started
             print(f"\na delivering month on {len(WORKERS)} Celery workers: {seconds:.0f} s", flush=True)
-            outputs = _bucket_outputs(store) if request.param == "s3" else _folder_outputs(tmp_path / "data")
-            yield CeleryRun(service, outbox, run_id, state, outputs)
+            yield CeleryRun(service, outbox, run_id, state, _bucket_outputs(store))
 
 
 def _kind(message: EmailMessage) -> str:
@@ -116,7 +100,7 @@ def _kind(message: EmailMessage) -> str:
 
 
 def _attachments(message: EmailMessage) -> dict[str, bytes]:
-    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+    return {part.get_filename(): part.get_payload(decode=True) for part in message.iter_attachments()}
 
 
 def _partition(area: str, client: str) -> str:
@@ -156,15 +140,24 @@ def test_every_email_arrived_once_with_the_buckets_files(celery_run: CeleryRun) 
     for client in CLIENTS:
         mine = {_kind(m): m for m in messages if f"client={client}" in m["X-Sokrio-Billing"]}
         assert set(mine) == {"list", "invoice"}, (client, headers)
-        pdf_name, pdf = next(iter(_attachments(mine["invoice"]).items()))
+        [listed] = [data for name, data in _attachments(mine["list"]).items() if name.endswith(".csv")]
+        assert listed == outputs[f"{_partition('billable', client)}/billable_users.csv"], client
+        [(pdf_name, pdf)] = _attachments(mine["invoice"]).items()
         assert pdf == outputs[f"{_partition('invoices', client)}/{pdf_name}"], (client, pdf_name)
+
+
+def test_the_workers_own_disks_hold_only_their_configuration_and_task_logs(celery_run: CeleryRun) -> None:
+    """No output, and no temporary file, was left behind where the other components cannot see it."""
+    for name in WORKERS:
+        home = celery_run.service.worker_home(name)
+        left = sorted(str(path.relative_to(home)) for path in home.rglob("*")
+                      if path.is_file() and path.relative_to(home).parts[0] != "logs")
+        assert left == ["airflow.cfg"], (name, left)
 
 
 def test_a_task_log_is_read_through_the_api(celery_run: CeleryRun) -> None:
     """Written on a worker, read by the API server: through the bucket, as nothing else is shared."""
     service, run_id = celery_run.service, celery_run.run_id
-    if "AIRFLOW__LOGGING__REMOTE_LOGGING" not in service.env:
-        pytest.skip("TEMPORARY local variant: task logs stay on the workers")
     log = service.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/plan_run/logs/1",
                       params={"full_content": True})
     assert log.status_code == 200, log.text[:2000]
