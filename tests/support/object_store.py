@@ -8,6 +8,7 @@ credentials) from ``AIRFLOW_CONN_DMS_BILLING_STORE``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import uuid
@@ -51,24 +52,39 @@ class ObjectStore:
         return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
-@contextmanager
-def object_store() -> Iterator[ObjectStore]:
-    """A moto server on a free loopback port with one new bucket; stopped afterwards."""
-    try:
+_endpoint: str | None = None
+
+
+def _server_endpoint() -> str:
+    """The session's one moto server, started on first use on a free loopback port.
+
+    One server per test process, not per test: Airflow caches a connection's file system (and
+    with it the endpoint) for the life of the process, so a second server on another port would
+    be invisible to the tests after the first.
+    """
+    global _endpoint
+    if _endpoint is None:
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
+        atexit.register(server.stop)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+        host, port = server.get_host_and_port()
+        _endpoint = f"http://{host}:{port}"
+    return _endpoint
+
+
+@contextmanager
+def object_store() -> Iterator[ObjectStore]:
+    """A new, empty bucket on the session's S3-compatible server (skip, or fail in CI, without one)."""
+    try:
+        endpoint = _server_endpoint()
     except Exception as exc:  # noqa: BLE001 - any failure to start is the skip's reason
         reason = f"the S3-compatible test server (moto) could not start: {exc!r}"
         if in_ci():
             pytest.fail(f"CI=true, so the object store is required: {reason}")
         pytest.skip(reason)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
-    host, port = server.get_host_and_port()
-    store = ObjectStore(f"http://{host}:{port}", f"dms-billing-{uuid.uuid4().hex[:8]}")
-    try:
-        store.client().create_bucket(Bucket=store.bucket)
-        yield store
-    finally:
-        server.stop()
+    store = ObjectStore(endpoint, f"dms-billing-{uuid.uuid4().hex[:8]}")
+    store.client().create_bucket(Bucket=store.bucket)
+    yield store
