@@ -59,6 +59,7 @@ COMMANDS = {
 }
 COMPONENTS = tuple(COMMANDS)
 FINISHED = {"success", "failed"}
+PAGE = 100  # the REST API's largest page ([api] maximum_page_limit)
 DEFAULT_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_service"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 BROKER = os.environ.get("AIRFLOW_SERVICE_BROKER", "redis://127.0.0.1:6379/0")
@@ -435,10 +436,17 @@ class AirflowService:
             time.sleep(1)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        """The run's task instances as the REST API gives them (``hostname``: the worker that ran it)."""
-        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
-        _raise_for(response)
-        return response.json()["task_instances"]
+        """The run's task instances as the REST API gives them (``hostname``: the worker that ran it),
+        page by page: the API gives at most ``[api] maximum_page_limit`` (100) at a time."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        instances: list[dict] = []
+        while True:
+            response = self.api("GET", path, params={"limit": PAGE, "offset": len(instances)})
+            _raise_for(response)
+            page = response.json()
+            instances += page["task_instances"]
+            if not page["task_instances"] or len(instances) >= page["total_entries"]:
+                return instances
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """``task_id`` (``task_id[map_index]`` for mapped tasks) to state."""
