@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from tests.support.servers import in_ci
 
 STORE_CONN_ID = "dms_billing_store"
 KEY, SECRET, REGION = "testing", "testing", "us-east-1"
+START_TIMEOUT = 30  # seconds
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,11 @@ def _server_endpoint() -> str:
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
+        starting = threading.Thread(target=server.start, daemon=True)  # start() waits without a timeout
+        starting.start()
+        starting.join(START_TIMEOUT)
+        if starting.is_alive():
+            raise TimeoutError(f"moto's server did not come up within {START_TIMEOUT} s")
         atexit.register(server.stop)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
         host, port = server.get_host_and_port()
