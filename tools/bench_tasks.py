@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         env = environment(Path(scratch))
         run_task("plan_run", env)  # the ledger's schema, once, so that each plan_run below finds it current
-        print("| task, after the DAG file is parsed | wall (s) | CPU (s) | modules imported | heavy libraries |")
+        print("| task, after the DAG is parsed | wall (s) | CPU (s) | modules imported | heavy libraries |")
         print("|---|---:|---:|---:|---|")
         for name in args.tasks or TASKS:
             runs = [run_task(name, env) for _ in range(args.repeat)]
