@@ -20,7 +20,8 @@ import json, sys
 from billing_sensors import WaitForClientMoment
 already = set(sys.modules)
 job = json.loads(sys.argv[1])
-targets = [WaitForClientMoment(task_id=m, job=job, moment=m).execute({}) for m in ("month_closes_at", "invoice_day")]
+moments = ("month_closes_at", "invoice_day")
+targets = [WaitForClientMoment(task_id=m, job=job, moment=m).execute({}) for m in moments]
 print(json.dumps({"targets": targets, "loaded": sorted(m for m in json.loads(sys.argv[2])
                                                        if m in sys.modules and m not in already)}))
 """
