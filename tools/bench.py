@@ -146,7 +146,7 @@ def bench_config(url: str, folder: Path) -> Path:
     import sqlalchemy as sa
     import yaml
 
-    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.source.clients import fetch_clients
 
     base = yaml.safe_load((PROJECT / "include" / "config" / "billing.yaml").read_text(encoding="utf-8"))
     engine = sa.create_engine(url)
@@ -168,7 +168,7 @@ def _jobs(url: str, month: str):
 
     from include.dms_billing.core.billing_month import BillingMonth
     from include.dms_billing.core.jobs import plan_clients
-    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.source.clients import fetch_clients
 
     engine = sa.create_engine(url)
     jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -9,6 +12,19 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from billing_sensors import WaitForClientMoment
 
 from include.dms_billing.core.jobs import ClientJob
+from tests.conftest import PROJECT
+
+HEAVY = ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter", "alembic", "jinja2")
+WAIT_PROBE = """
+import json, sys
+from billing_sensors import WaitForClientMoment
+already = set(sys.modules)
+job = json.loads(sys.argv[1])
+moments = ("month_closes_at", "invoice_day")
+targets = [WaitForClientMoment(task_id=m, job=job, moment=m).execute({}) for m in moments]
+print(json.dumps({"targets": targets, "loaded": sorted(m for m in json.loads(sys.argv[2])
+                                                       if m in sys.modules and m not in already)}))
+"""
 
 
 def _job(billing_month: str, tz: str = "America/New_York") -> dict:
@@ -47,3 +63,11 @@ def test_a_client_whose_timezone_is_unknown_fails_without_retry():
 def test_an_unknown_moment_is_refused_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="month_closes_at"):
         _sensor(_job("2023-11"), "month_closed")
+
+
+def test_a_wait_whose_moment_has_passed_imports_none_of_the_heavy_libraries():
+    """In a process of its own, as a worker runs it: no pandas, Alembic, XlsxWriter or Jinja."""
+    out = subprocess.run([sys.executable, "-c", WAIT_PROBE, json.dumps(_job("2023-11")), json.dumps(HEAVY)],
+                         check=True, capture_output=True, text=True, cwd=PROJECT)
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe == {"targets": ["2023-12-01T05:00:00+00:00", "2023-12-03T00:00:00-05:00"], "loaded": []}

@@ -30,7 +30,7 @@ from include.dms_billing.ledger.deliveries import SENT, delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.list_changes import read_changes
 from include.dms_billing.outputs.paths import client_month_paths
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from tests.conftest import PROJECT
 from tests.support import reference_rule
 from tests.support.servers import POSTGRES_URL, scratch_database

@@ -23,8 +23,9 @@ from include.dms_billing.demo.source_db import create_source_schema
 from include.dms_billing.ledger.db import migrate
 from include.dms_billing.ledger.invoices import issue_invoice
 from include.dms_billing.ledger.schema import metadata
+from include.dms_billing.source.clients import fetch_clients
 from include.dms_billing.source.connections import dms_engine
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.source.extraction import extract_user_facts
 from include.dms_billing.source.source_checks import (
     CREATED_AFTER,
     LOGGED_IN_BEFORE_CREATED,

@@ -36,7 +36,8 @@ from include.dms_billing.ledger.deliveries import CLAIM_LEASE, SENDING, SENT, de
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.paths import client_month_paths, delivery_receipts
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.source.clients import fetch_clients
+from include.dms_billing.source.extraction import extract_user_facts
 from tests.conftest import PROJECT
 from tests.support.faults import TcpProxy, faulty_outbox, kill_run, start_run, write_list
 from tests.support.scenarios import Source, section2_cases

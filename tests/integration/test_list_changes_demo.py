@@ -25,7 +25,7 @@ from include.dms_billing.demo.demo_dms import generate
 from include.dms_billing.flows.delivery_steps import archive_step
 from include.dms_billing.flows.list_steps import decide_step, extract_step
 from include.dms_billing.outputs.paths import client_month_paths
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from tests.support import reference_rule
 from tests.unit.demo.test_demo_dms import read_rows
 

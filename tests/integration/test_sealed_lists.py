@@ -36,7 +36,7 @@ from include.dms_billing.outputs.fingerprints import SealBroken
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.revisions import Recheck, read_last_check
 from include.dms_billing.outputs.run_report import collect
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from tests.integration.conftest import MAY, run_dag
 from tests.support.faults import write_list
 from tests.support.scenarios import Source, naive

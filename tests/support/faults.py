@@ -188,11 +188,11 @@ def kill_run(process: subprocess.Popen) -> None:
 def write_list(dms, job, config):
     """One client's steps up to its list, as the DAG's mapped task group runs them; a failed
     validation raises ``ValueError`` with its message, as the ``validate`` task does. The paths."""
-    from include.dms_billing.flows import list_steps
+    from include.dms_billing.flows import list_steps, moments
     from include.dms_billing.outputs.paths import client_month_paths
 
     paths = client_month_paths(job.billing_month, job.client_code)
-    list_steps.month_closes_at(job)
+    moments.month_closes_at(job)
     list_steps.extract_step(dms, job, paths)
     outcome = list_steps.validate_step(job, paths, config)
     if not outcome.success:

@@ -14,20 +14,20 @@ from include.dms_billing.core.jobs import ClientJob
 def month_closes_at(job: dict) -> str:
     """The client's local month end (ISO, UTC); its code, timezone and addresses checked first."""
     from include.dms_billing.airflow.resources import fail_without_retry
-    from include.dms_billing.flows import list_steps
+    from include.dms_billing.flows import moments
 
     with fail_without_retry():
-        return list_steps.month_closes_at(ClientJob.from_dict(job))
+        return moments.month_closes_at(ClientJob.from_dict(job))
 
 
 def invoice_day(job: dict) -> str:
     """00:00 local on the client's first working day after the month (ISO)."""
     from include.dms_billing.airflow.resources import fail_without_retry
     from include.dms_billing.core.config import load_config
-    from include.dms_billing.flows import delivery_steps
+    from include.dms_billing.flows import moments
 
     with fail_without_retry():
-        return delivery_steps.invoice_day(ClientJob.from_dict(job), load_config())
+        return moments.invoice_day(ClientJob.from_dict(job), load_config())
 
 
 MOMENTS: Mapping[str, Callable[[dict], str]] = {"month_closes_at": month_closes_at, "invoice_day": invoice_day}

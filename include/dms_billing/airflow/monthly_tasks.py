@@ -3,6 +3,9 @@
 The DAG file only wires tasks; each task imports this module (inside the task, so parsing
 stays fast) and calls one function. Here the connections, configuration and paths are looked
 up, and bad data or configuration becomes a failure without retries (``fail_without_retry``).
+
+Each function imports the steps it calls: a task runs in a process of its own, and the turn's
+tasks must not pay for the pandas, Alembic and XlsxWriter that only a client's steps use.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from include.dms_billing.airflow.resources import fail_without_retry, ledger, so
 from include.dms_billing.core.config import load_config
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.flows import delivery_steps, list_steps
-from include.dms_billing.ledger.db import migrate
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.outputs.storage import storage_path
 
@@ -35,7 +36,8 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
         requested_codes,
         resolve_billing_month,
     )
-    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.ledger.db import migrate
+    from include.dms_billing.source.clients import fetch_clients
 
     with fail_without_retry():
         check_backfill_conf(billing_month, run_type_name(run_type))
@@ -49,11 +51,15 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
 
 
 def extract(job: dict) -> int:
+    from include.dms_billing.flows import list_steps
+
     client, paths = _client(job)
     return list_steps.extract_step(source_engine(), client, paths)
 
 
 def validate(job: dict) -> str:
+    from include.dms_billing.flows import list_steps
+
     client, paths = _client(job)
     with fail_without_retry():
         outcome = list_steps.validate_step(client, paths, load_config())
@@ -66,6 +72,7 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     """The client's list; for a month already billed (sealed), a recomputation kept beside it as
     a revision when it differs, and the data team and finance told once per revision."""
     from include.dms_billing.airflow.smtp import send_message
+    from include.dms_billing.flows import delivery_steps, list_steps
 
     client, paths = _client(job)
     engine, config = ledger(), load_config()
@@ -78,6 +85,8 @@ def decide(job: dict, report: str, run_id: str) -> dict:
 
 
 def issue_invoice(job: dict, run_id: str) -> dict:
+    from include.dms_billing.flows import delivery_steps
+
     client, paths = _client(job)
     with fail_without_retry():
         invoice = delivery_steps.issue_invoice_step(ledger(), client, paths, load_config(), run_id).invoice
@@ -88,6 +97,7 @@ def deliver(kind: str, job: dict, run_id: str) -> str | None:
     """Send the client's list or invoice unless the ledger says it went already (its Message-ID),
     or, when the run does not deliver, keep the email unsent under ``archive/`` (its path)."""
     from include.dms_billing.airflow.smtp import send_message
+    from include.dms_billing.flows import delivery_steps
 
     client, paths = _client(job)
     with fail_without_retry():
@@ -100,6 +110,7 @@ def deliver(kind: str, job: dict, run_id: str) -> str | None:
 def finance_summary(plan: list[dict], run_id: str) -> str | None:
     """The month's finance CSV, sent when the run delivers (every job carries the same intent)."""
     from include.dms_billing.airflow.smtp import send_message
+    from include.dms_billing.flows import delivery_steps
 
     if not plan:
         return None
@@ -130,6 +141,7 @@ def record_objections(params: dict, run_id: str) -> list[dict]:
     """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons;
     checked against each month's sealed list (the files verified against the seal first)."""
     from include.dms_billing.ledger import objections
+    from include.dms_billing.ledger.db import migrate
 
     with fail_without_retry():
         if params.get("csv_path"):

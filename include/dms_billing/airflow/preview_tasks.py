@@ -23,7 +23,7 @@ def plan(as_of: str | None, clients: list[str] | str | None, data_interval_end: 
     from include.dms_billing.core.billing_month import BillingMonth, zone
     from include.dms_billing.core.jobs import requested_codes
     from include.dms_billing.flows import preview
-    from include.dms_billing.source.extraction import fetch_clients
+    from include.dms_billing.source.clients import fetch_clients
 
     with fail_without_retry():
         moment = preview.parse_as_of(as_of, data_interval_end)

@@ -1,14 +1,17 @@
-"""The databases a task talks to, from Airflow connections (imported inside tasks only)."""
+"""The databases a task talks to, from Airflow connections (imported inside tasks only).
+
+Light to import: every task needs ``fail_without_retry``, few need a database, so each
+function imports what it uses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
-from include.dms_billing.source.connections import dms_engine, sqlalchemy_url
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 SOURCE_CONN_ID = "dms_source"
 LEDGER_CONN_ID = "billing_db"
@@ -18,6 +21,8 @@ def source_engine() -> sa.Engine:
     """The ``dms_source`` connection, its sessions in UTC."""
     from airflow.sdk import Connection
 
+    from include.dms_billing.source.connections import dms_engine, sqlalchemy_url
+
     return dms_engine(sqlalchemy_url(Connection.get(SOURCE_CONN_ID)))
 
 
@@ -25,6 +30,9 @@ def ledger() -> sa.Engine:
     """The ``billing_db`` connection, or the default SQLite ledger under ``DMS_BILLING_DATA``."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
+    from include.dms_billing.source.connections import sqlalchemy_url
 
     try:
         url = sqlalchemy_url(Connection.get(LEDGER_CONN_ID))

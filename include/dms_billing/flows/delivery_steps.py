@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 
 import sqlalchemy as sa
 
-from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
 from include.dms_billing.core.jobs import ClientJob
@@ -32,12 +31,6 @@ from include.dms_billing.outputs.revisions import Recheck
 from include.dms_billing.outputs.storage import read_frame
 
 Sender = Callable[[EmailMessage], None]
-
-
-def invoice_day(job: ClientJob, config: BillingConfig) -> str:
-    """When the invoice may go (ISO, UTC): 00:00 local on the first working day after the month."""
-    day = invoice_date(job.month, config.calendar(job.client_code))
-    return datetime.combine(day, time(0), tzinfo=zone(job.timezone)).isoformat()
 
 
 def _issuer(config: BillingConfig) -> Issuer:

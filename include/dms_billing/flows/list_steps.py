@@ -12,9 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.config import BillingConfig
-from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
+from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.rule import decide, status_from_current
 from include.dms_billing.ledger.seals import find_seal, recorded_seal
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
@@ -31,43 +30,6 @@ from include.dms_billing.source.validation import (
     ValidationOutcome,
     validate_snapshot,
 )
-
-
-class ClientDataError(ValueError):
-    """This client's data or settings cannot be billed; other clients are unaffected."""
-
-
-def month_closes_at(job: ClientJob) -> str:
-    """When the client's month ends (ISO, UTC); checks the client's code, timezone and the
-    fields its emails carry first, so a client that would be refused later fails here."""
-    if not CLIENT_CODE_RE.fullmatch(job.client_code):
-        raise ClientDataError(f"client code {job.client_code!r} is not a plain code; refusing to bill it")
-    try:
-        zone(job.timezone)
-    except ValueError as exc:
-        raise ClientDataError(f"client {job.client_code}: {exc}") from None
-    check_mail_fields(job)
-    return job.window().end.isoformat()
-
-
-def check_mail_fields(job: ClientJob) -> None:
-    """What the client's emails take from the DMS must be usable as it is: the name (in the
-    subject) without a line break, the correspondence address (required) and the account
-    manager's (optional) each one plain email address. Checked before any work, so a client
-    whose list email would be refused never reaches its invoice."""
-    from include.dms_billing.mail.headers import address_header, header_value
-
-    addresses = {"correspondence_email": job.correspondence_email, "account_manager_email": job.account_manager_email}
-    try:
-        header_value("client name", job.client_name)
-        for field, address in addresses.items():
-            if address is None and field == "account_manager_email":
-                continue
-            if not (address or "").strip():
-                raise ValueError(f"{field} is missing")
-            address_header(field, [address])
-    except ValueError as exc:
-        raise ClientDataError(f"client {job.client_code}: {exc}") from None
 
 
 def _remove_list(paths: ClientMonthPaths) -> None:

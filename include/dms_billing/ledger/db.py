@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from include.dms_billing.outputs.atomic import FILE_MODE
 from include.dms_billing.outputs.paths import data_root
@@ -21,6 +20,9 @@ from include.dms_billing.outputs.storage import StoragePath, is_local
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def default_ledger_url(root: StoragePath | None = None) -> sa.URL:
@@ -49,6 +51,8 @@ def ledger_engine(url: str | sa.URL) -> sa.Engine:
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
+    from alembic.config import Config  # Alembic (0.4 s to import) only where migrations run
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -57,5 +61,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Upgrade the ledger's schema to ``revision`` (idempotent)."""
+    from alembic import command
+
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)

@@ -54,10 +54,13 @@ def to_csv_text(billed: pd.DataFrame) -> str:
     Text cells that a spreadsheet would run as a formula are neutralised. A field holding any
     line break (``\\n``, ``\\r`` or both) is quoted, so it stays one field of one row.
     """
+    cells = list_cells(billed, ATTACHMENT_COLUMNS)
+    text = cells.to_csv(index=False, lineterminator="\n")  # quotes a field holding "\n"
+    if "\r" not in text:  # the usual list: no field holds a carriage return, so nothing more to quote
+        return text
     # Python's csv quotes a field holding a character of the line terminator, so "\r\n" quotes
     # both kinds of break; the rows are then ended with "\n" alone, outside the quotes.
-    crlf = list_cells(billed, ATTACHMENT_COLUMNS).to_csv(index=False, lineterminator="\r\n")
-    return lf_row_ends(crlf)
+    return lf_row_ends(cells.to_csv(index=False, lineterminator="\r\n"))
 
 
 def lf_row_ends(csv_text: str) -> str:

@@ -45,14 +45,17 @@ def iso_text(times: pd.Series) -> pd.Series:
     (``2023-11-28T16:11:12+06:00``); missing stays missing.
 
     Column at a time (one ``isoformat`` per value was most of the cost of writing a list), and
-    from wall time plus offset, so no timezone database beyond Python's is needed.
+    from wall time plus offset, so no timezone database beyond Python's is needed. The wall
+    time is Arrow's cast to text (``2023-11-28 16:11:12.000000``), a hundred times faster than
+    its ``strftime``.
     """
     wall = times.dt.tz_localize(None)
     minutes = (wall - times.dt.tz_convert("UTC").dt.tz_localize(None)) // pd.Timedelta(minutes=1)
     offsets = {m: _offset_text(int(m)) for m in minutes.dropna().unique()}  # one or two per client
-    clock = pc.strftime(pa.Array.from_pandas(wall).cast(pa.timestamp("us")), format="%Y-%m-%dT%H:%M:%S")
+    clock = pa.Array.from_pandas(wall).cast(pa.timestamp("us")).cast(pa.string())
+    clock = pc.replace_substring(clock, " ", "T", max_replacements=1)
     clock = pc.replace_substring(clock, ".000000", "")  # microseconds only when there are some
-    clock_text = pd.Series(clock.to_numpy(zero_copy_only=False), index=times.index, dtype="str")
+    clock_text = pd.Series(pd.array(clock, dtype="str"), index=times.index)
     return clock_text + minutes.map(offsets).astype("str")
 
 
@@ -77,13 +80,17 @@ def list_cells(frame: pd.DataFrame, columns: Sequence[str], drop_control: bool =
     return cells
 
 
-def _sheet_rows(cells: pd.DataFrame) -> list[list[object]]:
-    """Plain Python values for XlsxWriter, None for a blank cell. A whole number Excel cannot
-    show exactly (more than 15 digits: a BIGINT user id) is written as its digits, as text."""
-    values = cells.astype(object).where(cells.notna(), None)
-    for column in NUMBER_COLUMNS.intersection(values.columns):
-        values[column] = values[column].map(lambda v: str(v) if v is not None and abs(v) > EXCEL_EXACT_INT else v)
-    return values.to_numpy().tolist()
+def _sheet_columns(cells: pd.DataFrame) -> list[list[object]]:
+    """Plain Python values for XlsxWriter, one list per column, None for a blank cell. A whole
+    number Excel cannot show exactly (more than 15 digits: a BIGINT user id) is written as its
+    digits, as text. Column by column: half the time of turning the whole frame into objects."""
+    columns = []
+    for name in cells.columns:
+        values = cells[name].astype(object).where(cells[name].notna(), None).tolist()
+        if name in NUMBER_COLUMNS:
+            values = [str(v) if v is not None and abs(v) > EXCEL_EXACT_INT else v for v in values]
+        columns.append(values)
+    return columns
 
 
 CHANGES_SHEET = "Changes"
@@ -107,15 +114,16 @@ class Workbook:
         })
         self._bold = self._book.add_format({"bold": True})
 
-    def add_sheet(self, title: str, columns: Sequence[str], rows: list[list[object]]) -> None:
-        """A sheet of ``rows`` under a bold frozen header, each column as wide as its longest value."""
+    def add_sheet(self, title: str, header: Sequence[str], columns: list[list[object]]) -> None:
+        """A sheet of ``columns`` (the values of each, top to bottom) under a bold frozen
+        ``header``, each column as wide as its longest value."""
         sheet = self._book.add_worksheet(title[:31])  # Excel's limit on sheet names
-        for index, column in enumerate(columns):
-            longest = max((len(str(row[index])) for row in rows if row[index] is not None), default=0)
-            sheet.set_column(index, index, max(min(max(longest, len(column)) + 2, MAX_WIDTH), MIN_WIDTH))
+        for index, (name, values) in enumerate(zip(header, columns, strict=True)):
+            longest = max((len(str(value)) for value in values if value is not None), default=0)
+            sheet.set_column(index, index, max(min(max(longest, len(name)) + 2, MAX_WIDTH), MIN_WIDTH))
         sheet.freeze_panes(1, 0)
-        sheet.write_row(0, 0, columns, self._bold)
-        for number, row in enumerate(rows, start=1):
+        sheet.write_row(0, 0, header, self._bold)
+        for number, row in enumerate(zip(*columns), start=1):
             sheet.write_row(number, 0, row)
 
     def to_bytes(self) -> bytes:
@@ -127,7 +135,7 @@ def list_sheet(
     workbook: Workbook, title: str, billed: pd.DataFrame, columns: Sequence[str] = ATTACHMENT_COLUMNS
 ) -> None:
     """One row per user; the contract's columns first."""
-    workbook.add_sheet(title, columns, _sheet_rows(list_cells(billed, columns, drop_control=True)))
+    workbook.add_sheet(title, columns, _sheet_columns(list_cells(billed, columns, drop_control=True)))
 
 
 def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
@@ -139,7 +147,8 @@ def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
         for user in users:
             rows.append([label, user.user_id, user.username, user.full_name, user.why, user.previous_reason])
     frame = pd.DataFrame(rows, columns=CHANGES_COLUMNS, dtype=object)
-    workbook.add_sheet(CHANGES_SHEET, CHANGES_COLUMNS, _sheet_rows(list_cells(frame, CHANGES_COLUMNS, drop_control=True)))
+    cells = list_cells(frame, CHANGES_COLUMNS, drop_control=True)
+    workbook.add_sheet(CHANGES_SHEET, CHANGES_COLUMNS, _sheet_columns(cells))
 
 
 def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str, changes: ListChanges | None = None) -> bytes:

@@ -17,10 +17,9 @@ import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
-from include.dms_billing.core.jobs import SourceClient
 from include.dms_billing.outputs.atomic import atomic_path
 from include.dms_billing.outputs.storage import StoragePath
-from include.dms_billing.source.sql_files import dialect_sql, load_sql
+from include.dms_billing.source.sql_files import dialect_sql
 
 CHUNK_ROWS = 50_000
 # SQLite's text prefilter reaches this far past each bound: an offset in a stored timestamp is
@@ -53,12 +52,6 @@ def window_params(dialect: str, client_id: int, window: BillingWindow) -> dict[s
         params["near_end"] = _utc_date(window.end - timedelta(days=1))
         params["start_prefilter"] = _utc_date(window.login_start - PREFILTER_MARGIN)
     return params
-
-
-def fetch_clients(engine: sa.Engine) -> list[SourceClient]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(load_sql("clients.sql"))).mappings().all()
-    return [SourceClient(**row) for row in rows]
 
 
 def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:

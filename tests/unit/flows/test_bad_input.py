@@ -29,7 +29,7 @@ from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.flows import delivery_steps
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.paths import client_month_paths
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from tests.support.faults import write_list
 from tests.support.scenarios import Source, create_relaxed_schema, naive, section2_cases
 from tests.support.servers import in_ci
@@ -247,7 +247,7 @@ def test_a_client_code_is_matched_whole(code: str) -> None:
     from dataclasses import replace
 
     from include.dms_billing.core.jobs import RunRequestError, requested_codes
-    from include.dms_billing.flows.list_steps import ClientDataError, month_closes_at
+    from include.dms_billing.flows.moments import ClientDataError, month_closes_at
 
     with pytest.raises(RunRequestError, match="invalid client codes"):
         requested_codes([code])

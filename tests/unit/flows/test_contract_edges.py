@@ -35,7 +35,7 @@ from include.dms_billing.ledger.objections import (
     sealed_billed_ids,
 )
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from include.dms_billing.source.sql_files import load_sql
 from tests.support.faults import write_list
 from tests.support.samples import ISSUER, make_invoice

@@ -20,11 +20,12 @@ from include.dms_billing.airflow.smtp import send_message
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.jobs import ClientJob, RunRequestError, plan_clients, requested_codes
-from include.dms_billing.flows import delivery_steps, list_steps
+from include.dms_billing.flows import delivery_steps, moments
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
 from include.dms_billing.outputs.billable_list import to_csv_text
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.source.clients import fetch_clients
+from include.dms_billing.source.extraction import extract_user_facts
 from tests.support.faults import write_list
 from tests.support.samples import make_billed, make_invoice
 from tests.support.scenarios import Source
@@ -56,8 +57,8 @@ def test_a_client_code_with_sql_is_refused() -> None:
     with pytest.raises(RunRequestError):
         requested_codes(SQL_CODE)
     job = ClientJob(1, SQL_CODE, "x", "Asia/Dhaka", "2023-05", "a@x.example", None)
-    with pytest.raises(list_steps.ClientDataError, match="not a plain code"):
-        list_steps.month_closes_at(job)
+    with pytest.raises(moments.ClientDataError, match="not a plain code"):
+        moments.month_closes_at(job)
 
 
 def test_params_are_bound_never_formatted_into_sql(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.jobs import ClientJob, SourceClient
 from include.dms_billing.flows.preview import (
     PreviewRequestError,
     parse_as_of,
@@ -24,7 +24,6 @@ from include.dms_billing.flows.preview import (
 )
 from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.mail.preview_email import deadline_text, preview_email
-from include.dms_billing.source.extraction import SourceClient
 from tests.support.samples import make_billed
 
 NOV = BillingMonth(2023, 11)

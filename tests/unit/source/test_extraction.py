@@ -17,7 +17,8 @@ from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.columns import SNAPSHOT_SCHEMA
 from include.dms_billing.core.config import StatusMap
 from include.dms_billing.core.rule import decide
-from include.dms_billing.source.extraction import extract_user_facts, fetch_clients
+from include.dms_billing.source.clients import fetch_clients
+from include.dms_billing.source.extraction import extract_user_facts
 from tests.support import reference_rule
 from tests.support.scenarios import SECOND, Source, section2_cases
 

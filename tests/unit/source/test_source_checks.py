@@ -22,7 +22,7 @@ from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.flows import list_steps
 from include.dms_billing.outputs.paths import ClientMonthPaths
-from include.dms_billing.source.extraction import fetch_clients
+from include.dms_billing.source.clients import fetch_clients
 from include.dms_billing.source.source_checks import AUDIT_FILE
 from include.dms_billing.source.sql_files import load_sql
 from tests.support.scenarios import Source, create_relaxed_schema
