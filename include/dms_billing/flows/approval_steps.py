@@ -21,6 +21,8 @@ from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.outputs.list_changes import read_changes
 from include.dms_billing.outputs.paths import client_month_paths
 
+SHORTEST_WAIT = timedelta(seconds=1)  # Airflow reads a zero response timeout as none at all
+
 
 def approval_rows(ledger: sa.Engine, jobs: Sequence[ClientJob], config: BillingConfig) -> list[ApprovalRow]:
     """Per client: the decided list's counts, the change against last month, the invoice it would get."""
@@ -52,7 +54,7 @@ def response_timeout(jobs: Sequence[ClientJob], config: BillingConfig, now: date
     (a run started late, or re-run to release held clients, still gives finance time to answer)."""
     now = now or datetime.now(timezone.utc)
     first = min(datetime.fromisoformat(invoice_day(job, config)) for job in jobs)
-    return max(first - now, timedelta(minutes=config.approval.min_wait_minutes))
+    return max(first - now, timedelta(minutes=config.approval.min_wait_minutes), SHORTEST_WAIT)
 
 
 def record_step(ledger: sa.Engine, decision: ApprovalDecision) -> ApprovalDecision:
