@@ -15,12 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from include.dms_billing.demo.demo_dms import generate
 from include.dms_billing.ledger.approvals import run_decision
 from include.dms_billing.ledger.db import ledger_engine
-from tests.conftest import PROJECT
+from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, scratch_database
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.airflow
 
 DAG_ID = "dms_monthly_billing"
 APPROVAL = "approve_invoices"
-
-
-def _write_config(path: Path, min_wait_minutes: int) -> None:
-    config = yaml.safe_load((PROJECT / "include" / "config" / "billing.yaml").read_text(encoding="utf-8"))
-    config["approval"] = {"enabled": True, "on_timeout": "approve", "respondents": ["finance"],
-                          "min_wait_minutes": min_wait_minutes}
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
 def _wait_for_state(service: AirflowService, run_id: str, task_id: str, state: str, timeout: float = 300) -> None:
@@ -53,7 +45,7 @@ def _headers(outbox: Outbox, kind: str) -> list[str]:
 def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(tmp_path: Path) -> None:
     dms, config, data = tmp_path / "dms.sqlite", tmp_path / "billing.yaml", tmp_path / "data"
     generate(f"sqlite:///{dms}", seed=5, clients=2, users_per_client=40, logins_per_user_month=3)
-    _write_config(config, min_wait_minutes=30)
+    billing_config(config, enabled=True, on_timeout="approve", min_wait_minutes=30)
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url, \
             Outbox(tmp_path / "outbox") as outbox:
         env = {
@@ -96,7 +88,7 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
             assert decision.held == ("PADMA",) and decision.decided_by == "finance" and decision.asked
 
             # Releasing the held client: a run for it alone, which nobody answers in time.
-            _write_config(config, min_wait_minutes=0)
+            billing_config(config, min_wait_minutes=0)
             second = service.trigger(DAG_ID, {"billing_month": "2023-05", "clients": ["PADMA"], "deliver": True})
             assert service.wait(DAG_ID, second, timeout=300) == "success", service.task_states(DAG_ID, second)
             timed_out = run_decision(ledger, second)
