@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from include.dms_billing.demo.demo_dms import generate
-from tests.conftest import PROJECT
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots

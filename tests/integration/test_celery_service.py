@@ -28,7 +28,6 @@ import pytest
 import redis
 
 from include.dms_billing.demo.demo_dms import generate
-from tests.conftest import PROJECT
 from tests.support.object_store import STORE_CONN_ID, ObjectStore, object_store
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, require_redis, scratch_database
