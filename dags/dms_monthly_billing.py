@@ -27,6 +27,12 @@ the end, whatever happened. A backfill by dates: see the README's "Backfilling" 
    (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
    `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
 
+**Finance approves** (`approve_invoices`, once per run, after every client's `decide`): in a
+delivering run the invoices wait under *Required actions* until finance approves all or holds
+chosen clients (their `issue_invoice` is skipped; an alert names them); nobody answering by the
+first invoice moment applies `approval.on_timeout`. Runs that do not deliver, `airflow dags test`
+and `approval.enabled: false` do not wait. The decision and who made it are in the ledger.
+
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
 which prints every client's counts and fails the run if any client got no list.
 
