@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from include.dms_billing.demo.demo_dms import generate
-from tests.conftest import PROJECT
+from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
@@ -57,7 +57,7 @@ def service_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceRun
             "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
             "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
             "DMS_BILLING_DATA": str(tmp_path / "data"),
-            "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
+            "DMS_BILLING_CONFIG": str(billing_config(tmp_path / "billing.yaml", enabled=False)),  # approval: its own test
         }
         conn = metadata_url.render_as_string(hide_password=False)
         service = AirflowService(tmp_path / "airflow", conn, env, free_port())
