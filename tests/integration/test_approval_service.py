@@ -39,7 +39,8 @@ def _wait_for_state(service: AirflowService, run_id: str, task_id: str, state: s
 
 
 def _headers(outbox: Outbox, kind: str) -> list[str]:
-    return [m["X-Sokrio-Billing"] for m in outbox.messages if m["X-Sokrio-Billing"].startswith(kind)]
+    tags = (m["X-Sokrio-Billing"] for m in outbox.messages)  # the notifier's request has none
+    return [tag for tag in tags if tag and tag.startswith(kind)]
 
 
 def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(tmp_path: Path) -> None:
