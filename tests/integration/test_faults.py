@@ -245,11 +245,12 @@ def test_extraction_is_retried_and_data_errors_are_not(airflow_db) -> None:
 
 KILL_MID_EXTRACT = """
 import sys
+from pathlib import Path
 import sqlalchemy as sa
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.source.extraction import extract_user_facts
 engine = sa.create_engine(sys.argv[1])
-extract_user_facts(engine, 1, billing_window(BillingMonth(2023, 5), "Asia/Dhaka"), sys.argv[2], chunk_rows=50)
+extract_user_facts(engine, 1, billing_window(BillingMonth(2023, 5), "Asia/Dhaka"), Path(sys.argv[2]), chunk_rows=50)
 print("FINISHED", flush=True)
 """
 

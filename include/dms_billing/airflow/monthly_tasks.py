@@ -8,7 +8,6 @@ up, and bad data or configuration becomes a failure without retries (``fail_with
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
@@ -18,6 +17,7 @@ from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.flows import delivery_steps, list_steps
 from include.dms_billing.ledger.db import migrate
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
+from include.dms_billing.outputs.storage import storage_path
 
 
 def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
@@ -70,7 +70,7 @@ def decide(job: dict, report: str, run_id: str) -> dict:
     client, paths = _client(job)
     engine, config = ledger(), load_config()
     with fail_without_retry():
-        summary, found = list_steps.decide_month(engine, client, paths, config, Path(report), run_id)
+        summary, found = list_steps.decide_month(engine, client, paths, config, storage_path(report), run_id)
     if found is None:
         return {"billable": summary.billable, **summary.by_reason, "sealed": False}
     delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)
@@ -133,7 +133,7 @@ def record_objections(params: dict, run_id: str) -> list[dict]:
 
     with fail_without_retry():
         if params.get("csv_path"):
-            requests = objections.requests_from_csv(Path(params["csv_path"]).read_text(encoding="utf-8"))
+            requests = objections.requests_from_csv(storage_path(params["csv_path"]).read_text(encoding="utf-8"))
         else:
             requests = [objections.ObjectionRequest(
                 client_code=params["client_code"].strip(), billing_month=params["billing_month"].strip(),

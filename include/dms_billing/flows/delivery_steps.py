@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 
-import pandas as pd
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import zone
@@ -30,6 +29,7 @@ from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
 from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
 from include.dms_billing.outputs.revisions import Recheck
+from include.dms_billing.outputs.storage import read_frame
 
 Sender = Callable[[EmailMessage], None]
 
@@ -128,7 +128,7 @@ def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig
     from include.dms_billing.outputs.list_changes import read_changes
 
     summary = read_summary(paths)
-    billed = pd.read_parquet(paths.billable_parquet)
+    billed = read_frame(paths.billable_parquet)
     for column in ("last_login_at", "status_set_at"):
         billed[column] = billed[column].dt.tz_convert(job.timezone)
     changes = read_changes(paths.changes)

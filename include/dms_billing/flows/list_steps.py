@@ -7,11 +7,9 @@ Every step reads its input from, and writes its output to, the client-month's fi
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import zone
@@ -19,12 +17,12 @@ from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
 from include.dms_billing.core.rule import decide, status_from_current
 from include.dms_billing.ledger.seals import find_seal, recorded_seal
-from include.dms_billing.outputs.atomic import restrict
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
 from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
+from include.dms_billing.outputs.storage import StoragePath, read_frame, read_table
 from include.dms_billing.source.extraction import extract_user_facts
 from include.dms_billing.source.source_checks import check_source, load_source_checks, save_source_checks
 from include.dms_billing.source.validation import (
@@ -107,14 +105,13 @@ def validate_step(
         status_values=frozenset(status_map.lookup()),
         now=now or datetime.now(timezone.utc),
     )
-    snapshot = pq.read_table(paths.snapshot).to_pandas()
+    snapshot = read_frame(paths.snapshot)
     checks = load_source_checks(paths.source_checks)
     if checks is None:
         failures = [Failure("source checks saved by the extract step", None, None, [str(paths.source_checks)])]
         outcome = validate_snapshot(snapshot, context, paths.report_dir, failures)
     else:
         outcome = validate_snapshot(snapshot, context, paths.report_dir, checks.failures(), checks.summary())
-    restrict(paths.report_dir)  # the Data Docs quote values from the data
     if not outcome.success:
         _remove_list(paths)
     return outcome
@@ -126,7 +123,7 @@ def _recompute(
     """The rule over the validated snapshot, marked with what changed since the previous month's list."""
     from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
 
-    snapshot = pq.read_table(paths.snapshot)
+    snapshot = read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     billed = decide(snapshot, job.window(), status_map, job.client_code)
     previous = read_previous_list(paths, previous_seal)
@@ -135,7 +132,7 @@ def _recompute(
 
 
 def decide_step(
-    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path,
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: StoragePath,
     previous_seal: Fingerprint | None = None,
 ) -> ListSummary:
     """Apply the billing rule to the validated snapshot and write the client's list, marked
@@ -161,13 +158,13 @@ def recheck_step(
     beside the sealed one, which stays byte for byte what was billed."""
     verify(paths, sealed)
     _, billed, _ = _recompute(job, paths, config, previous_seal)
-    found = recheck(paths, pd.read_parquet(paths.billable_parquet), billed)
+    found = recheck(paths, read_frame(paths.billable_parquet), billed)
     write_recheck(paths, billed, found)
     return found
 
 
 def decide_month(
-    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: Path, run_id: str
+    ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, report: StoragePath, run_id: str
 ) -> tuple[ListSummary, Recheck | None]:
     """The ``decide`` task's step: the client's list compared with last month's as sealed; for a
     month already billed, the sealed list's summary and this run's recheck against the seal the

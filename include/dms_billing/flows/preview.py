@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from email.message import EmailMessage
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -40,6 +39,7 @@ from include.dms_billing.ledger.deliveries import DeliveryKey, DeliveryOutcome, 
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.atomic import write_bytes, write_text
 from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths, data_root, delivery_receipts
+from include.dms_billing.outputs.storage import StoragePath, read_frame, read_table
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def plan_previews(
 # What: the projected list, written under previews/
 
 
-def preview_paths(job: ClientJob, root: Path | None = None) -> PreviewPaths:
+def preview_paths(job: ClientJob, root: StoragePath | None = None) -> PreviewPaths:
     return PreviewPaths(root or data_root(), job.billing_month, job.client_code)
 
 
@@ -155,7 +155,7 @@ def preview_window(job: ClientJob, as_of: datetime) -> BillingWindow:
 
 
 def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: BillingConfig,
-                 root: Path | None = None) -> dict:
+                 root: StoragePath | None = None) -> dict:
     """Extract and decide as of ``as_of``; write the projection and its summary under previews/."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -170,7 +170,7 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     paths = preview_paths(job, root)
     window = preview_window(job, as_of)
     extract_user_facts(engine, job.client_id, window, paths.snapshot)
-    snapshot = pq.read_table(paths.snapshot)
+    snapshot = read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     projected = decide(snapshot, window, status_map, job.client_code)
     previous = read_previous_list(ClientMonthPaths(paths.root, job.billing_month, job.client_code))
@@ -201,7 +201,7 @@ def _outgoing(
     from include.dms_billing.mail.preview_email import preview_email
 
     summary = json.loads(paths.summary.read_text(encoding="utf-8"))
-    projected = pd.read_parquet(paths.projected)
+    projected = read_frame(paths.projected)
     for column in ("last_login_at", "status_set_at"):
         projected[column] = projected[column].dt.tz_convert(job.timezone)
 
@@ -212,7 +212,7 @@ def _outgoing(
 
 
 def send_preview_step(ledger: sa.Engine, job: ClientJob, config: BillingConfig, run_id: str, resend: bool,
-                      send, root: Path | None = None) -> DeliveryOutcome:
+                      send, root: StoragePath | None = None) -> DeliveryOutcome:
     """Send the client's preview of the month unless the ledger says it went already."""
     recipients, build = _outgoing(job, config, preview_paths(job, root))
     key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.PREVIEW)
@@ -221,7 +221,7 @@ def send_preview_step(ledger: sa.Engine, job: ClientJob, config: BillingConfig, 
                         receipts=delivery_receipts(root))
 
 
-def archive_preview_step(job: ClientJob, config: BillingConfig, root: Path | None = None) -> str:
+def archive_preview_step(job: ClientJob, config: BillingConfig, root: StoragePath | None = None) -> str:
     """Keep the preview a delivering run would send, unsent, for review; returns its path."""
     from include.dms_billing.mail.envelope import ARCHIVED
 

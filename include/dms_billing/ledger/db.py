@@ -17,13 +17,25 @@ from alembic.config import Config
 
 from include.dms_billing.outputs.atomic import FILE_MODE
 from include.dms_billing.outputs.paths import data_root
+from include.dms_billing.outputs.storage import StoragePath, is_local
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
 
 
-def default_ledger_url(root: Path | None = None) -> sa.URL:
-    return sa.URL.create("sqlite", database=str((root or data_root()) / DEFAULT_LEDGER_FILE))
+def default_ledger_url(root: StoragePath | None = None) -> sa.URL:
+    """The SQLite ledger beside the outputs, when they are on this host's disk.
+
+    SQLite cannot live on an object store, and a ledger per host would number invoices twice: with
+    outputs on an object store the ledger must be a database server (the ``billing_db`` connection).
+    """
+    root = root or data_root()
+    if not is_local(root):
+        raise ValueError(
+            f"DMS_BILLING_DATA is an object store ({root}), so the ledger cannot be a SQLite file beside it: "
+            "set the billing_db connection to a PostgreSQL or MySQL database (README, Scale out)"
+        )
+    return sa.URL.create("sqlite", database=str(root / DEFAULT_LEDGER_FILE))
 
 
 def ledger_engine(url: str | sa.URL) -> sa.Engine:

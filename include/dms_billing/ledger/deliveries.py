@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.atomic import write_text
+from include.dms_billing.outputs.storage import StoragePath
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +106,12 @@ def plan_attempt(
     return rows[-1].attempt + 1, RESEND if resend else UPDATE, None
 
 
-def receipt_path(receipts: Path, message_id: str) -> Path:
+def receipt_path(receipts: StoragePath, message_id: str) -> StoragePath:
     """Where the receipt of ``message_id`` is kept while the ledger cannot record it."""
-    return Path(receipts) / (re.sub(r"[^A-Za-z0-9@._-]+", "_", message_id.strip("<>")) + ".json")
+    return receipts / (re.sub(r"[^A-Za-z0-9@._-]+", "_", message_id.strip("<>")) + ".json")
 
 
-def _reconcile_receipt(conn: sa.Connection, row: sa.Row, receipts: Path | None) -> bool:
+def _reconcile_receipt(conn: sa.Connection, row: sa.Row, receipts: StoragePath | None) -> bool:
     """A ``sending`` row whose message the server accepted (a receipt says so): record it as sent."""
     path = receipt_path(receipts, row.message_id) if receipts is not None else None
     if path is None or not path.exists():
@@ -124,7 +124,7 @@ def _reconcile_receipt(conn: sa.Connection, row: sa.Row, receipts: Path | None) 
     return True
 
 
-def _record_sent(engine: sa.Engine, message_id: str, detail: str | None, receipts: Path | None) -> None:
+def _record_sent(engine: sa.Engine, message_id: str, detail: str | None, receipts: StoragePath | None) -> None:
     """Mark the delivery sent; if the ledger cannot, keep a receipt so the next try does not resend."""
     sent_at = datetime.now(timezone.utc)
     try:
@@ -173,7 +173,7 @@ def deliver_once(
     build: Callable[[str], EmailMessage],
     send: Callable[[EmailMessage], None],
     detail: str | None = None,
-    receipts: Path | None = None,
+    receipts: StoragePath | None = None,
 ) -> DeliveryOutcome:
     """Send the message ``build(message_id)`` unless it was delivered already; record it.
 

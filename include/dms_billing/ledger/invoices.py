@@ -1,9 +1,16 @@
-"""Invoices in the ledger: issued once per client and month, with a stable number.
+"""Invoices in the ledger: issued once per client and month, numbered in order without gaps.
 
 ``issue_invoice`` returns the invoice already issued for the client and month when there is
-one (a re-run or a retry gets the same number, the same PDF); otherwise it takes the issuer's
-next sequence number, builds and renders the invoice, and inserts it. The unique constraints
-decide any race: the loser reads back the winner's invoice.
+one (a re-run or a retry gets the same number, the same PDF). Otherwise one short transaction,
+holding the numbering mutex (``ledger/mutex.py``), takes the issuer's next sequence, builds the
+invoice with it and the pending adjustments, inserts it, marks those adjustments applied and
+runs the caller's ``on_issue``: a number is never taken without its invoice, so there are no
+gaps, and concurrent calls wait their turn instead of racing and retrying.
+
+The PDF shows the number, so it is rendered after that commit (no lock held while it renders,
+0.1 to 0.5 s) and kept by a second short write, the first rendering kept winning. Until then
+the invoice is numbered but not deliverable (``find_invoice`` gives None); a call that finds
+it so (a concurrent one, or a retry after the process died) renders the document issued.
 """
 
 from __future__ import annotations
@@ -22,9 +29,8 @@ from include.dms_billing.core.invoice import (
     invoice_from_json,
     invoice_to_json,
 )
-from include.dms_billing.ledger.schema import adjustments, invoice_lines, invoices
-
-MAX_NUMBER_RACES = 5
+from include.dms_billing.ledger.mutex import hold
+from include.dms_billing.ledger.schema import adjustments, invoice_lines, invoice_number_mutex, invoices
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,22 @@ def invoice_number(prefix: str, sequence: int) -> str:
     return f"{prefix}-{sequence:06d}"
 
 
-def find_invoice(conn: sa.Connection, client_code: str, billing_month: str) -> IssuedInvoice | None:
-    row = conn.execute(
-        sa.select(invoices.c.document, invoices.c.html, invoices.c.pdf).where(
+def _stored(conn: sa.Connection, client_code: str, billing_month: str) -> sa.Row | None:
+    return conn.execute(
+        sa.select(invoices.c.id, invoices.c.document, invoices.c.html, invoices.c.pdf).where(
             invoices.c.client_code == client_code, invoices.c.billing_month == billing_month
         )
     ).one_or_none()
-    return None if row is None else IssuedInvoice(invoice_from_json(row.document), row.html, row.pdf, False)
+
+
+def _issued(row: sa.Row, newly_issued: bool) -> IssuedInvoice:
+    return IssuedInvoice(invoice_from_json(row.document), row.html, row.pdf, newly_issued)
+
+
+def find_invoice(conn: sa.Connection, client_code: str, billing_month: str) -> IssuedInvoice | None:
+    """The month's invoice as issued, once its rendering is kept: only then can it be sent."""
+    row = _stored(conn, client_code, billing_month)
+    return None if row is None or row.pdf is None else _issued(row, False)
 
 
 def month_invoices(engine: sa.Engine, billing_month: str) -> list[Invoice]:
@@ -65,7 +80,7 @@ def _next_sequence(conn: sa.Connection, issuer: str) -> int:
 
 
 class AdjustmentsMoved(RuntimeError):
-    """Pending adjustments changed while the invoice was built: build it again."""
+    """Pending adjustments were applied by a writer that did not hold the numbering mutex."""
 
 
 def pending_adjustments(conn: sa.Connection, client_code: str, billing_month: str) -> list[sa.Row]:
@@ -102,7 +117,7 @@ def _apply_adjustments(conn: sa.Connection, invoice: Invoice, ids: list[int]) ->
         ))
 
 
-def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, html: str, pdf: bytes, run_id: str) -> None:
+def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, run_id: str) -> None:
     invoice_id = conn.execute(
         invoices.insert().values(
             issuer=invoice.issuer.prefix,
@@ -122,9 +137,6 @@ def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, html: str, pdf
             vat_amount=invoice.vat_amount,
             total=invoice.total,
             document=invoice_to_json(invoice),
-            html=html,
-            pdf=pdf,
-            pdf_sha256=hashlib.sha256(pdf).hexdigest(),
             issued_at=datetime.now(timezone.utc),
             issued_by_run=run_id,
         )
@@ -137,6 +149,38 @@ def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, html: str, pdf
             for position, line in enumerate(invoice.lines, start=1)
         ],
     )
+
+
+def _number(
+    conn: sa.Connection, client_code: str, billing_month: str, prefix: str,
+    build: Callable[[str, list[InvoiceLine]], Invoice], run_id: str,
+    on_issue: Callable[[sa.Connection, Invoice], None] | None,
+) -> None:
+    """Under the numbering mutex: the next number, the invoice built with it, its adjustments applied."""
+    sequence = _next_sequence(conn, prefix)
+    pending = pending_adjustments(conn, client_code, billing_month)
+    invoice = build(invoice_number(prefix, sequence), [_line(row) for row in pending])
+    _insert(conn, sequence, invoice, run_id)
+    _apply_adjustments(conn, invoice, [row.id for row in pending])
+    if on_issue is not None:
+        on_issue(conn, invoice)
+
+
+def _keep_rendering(
+    engine: sa.Engine, row: sa.Row, render: Callable[[Invoice], tuple[str, bytes]], newly_issued: bool
+) -> IssuedInvoice:
+    """Render the invoice as issued and keep it, unless another call kept its rendering first."""
+    invoice = invoice_from_json(row.document)
+    html, pdf = render(invoice)
+    with engine.begin() as conn:
+        kept = conn.execute(
+            invoices.update()
+            .where(invoices.c.id == row.id, invoices.c.pdf.is_(None))
+            .values(html=html, pdf=pdf, pdf_sha256=hashlib.sha256(pdf).hexdigest())
+        ).rowcount
+        if kept != 1:
+            return _issued(_stored(conn, invoice.bill_to.client_code, invoice.billing_month), newly_issued)
+    return IssuedInvoice(invoice, html, pdf, newly_issued)
 
 
 def issue_invoice(
@@ -152,28 +196,23 @@ def issue_invoice(
 ) -> IssuedInvoice:
     """The client's invoice for the month: the one already issued, or a new one numbered next.
 
-    ``build`` makes the invoice for a given number and the pending adjustment lines, ``render``
-    its HTML and PDF; both run outside any transaction, so no lock is held while the PDF
-    renders. Issuing marks those adjustments applied in the same transaction, so each is
-    applied exactly once. ``on_issue`` runs in that transaction too (sealing the list the
-    invoice was built from), and only when this call issues the invoice.
+    ``build`` makes the invoice for a given number and the pending adjustment lines; it runs
+    under the numbering mutex, so it must be quick (it is arithmetic). ``render`` makes its
+    HTML and PDF after the invoice is committed, holding no lock. Issuing marks those
+    adjustments applied in the same transaction, so each is applied exactly once. ``on_issue``
+    runs in that transaction too (sealing the list the invoice was built from), and only when
+    this call issues the invoice.
     """
-    for _ in range(MAX_NUMBER_RACES):
-        with engine.connect() as conn:
-            existing = find_invoice(conn, client_code, billing_month)
-            if existing:
-                return existing
-            sequence = _next_sequence(conn, prefix)
-            pending = pending_adjustments(conn, client_code, billing_month)
-        invoice = build(invoice_number(prefix, sequence), [_line(row) for row in pending])
-        html, pdf = render(invoice)
-        try:
-            with engine.begin() as conn:
-                _insert(conn, sequence, invoice, html, pdf, run_id)
-                _apply_adjustments(conn, invoice, [row.id for row in pending])
-                if on_issue is not None:
-                    on_issue(conn, invoice)
-            return IssuedInvoice(invoice, html, pdf, True)
-        except (sa.exc.IntegrityError, AdjustmentsMoved):
-            continue  # another run issued this client's invoice, or took the number: look again
-    raise RuntimeError(f"could not issue an invoice for {client_code} {billing_month}: numbering kept racing")
+    with engine.connect() as conn:
+        row = _stored(conn, client_code, billing_month)
+    newly_issued = False
+    if row is None:
+        with engine.begin() as conn:
+            hold(conn, invoice_number_mutex)
+            row = _stored(conn, client_code, billing_month)  # issued by another call while this one waited
+            if row is None:
+                _number(conn, client_code, billing_month, prefix, build, run_id, on_issue)
+                row, newly_issued = _stored(conn, client_code, billing_month), True
+    if row.pdf is None:
+        return _keep_rendering(engine, row, render, newly_issued)
+    return _issued(row, newly_issued)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -27,6 +26,7 @@ from include.dms_billing.ledger.schema import adjustments, invoices, objection_u
 from include.dms_billing.ledger.seals import sealed_user_ids
 from include.dms_billing.outputs.fingerprints import SealBroken
 from include.dms_billing.outputs.paths import client_month_paths
+from include.dms_billing.outputs.storage import StoragePath
 
 CREDIT, DEBIT = "credit", "debit"
 CSV_COLUMNS = ["client_code", "billing_month", "user_id", "reason", "decided_by", "direction"]
@@ -126,7 +126,7 @@ def _record(conn: sa.Connection, request: ObjectionRequest, run_id: str, now: da
     return RecordedObjection(objection_id, request, invoice.invoice_number, amount)
 
 
-def sealed_billed_ids(engine: sa.Engine, run_id: str, root: Path | None = None) -> Callable[[str, str], set[int]]:
+def sealed_billed_ids(engine: sa.Engine, run_id: str, root: StoragePath | None = None) -> Callable[[str, str], set[int]]:
     """``billed_ids`` for ``record_objections``: the users of each month's sealed list, read only
     once its files match the seal; a list that does not match refuses the objection."""
     def billed_ids(client_code: str, billing_month: str) -> set[int]:

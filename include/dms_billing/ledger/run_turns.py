@@ -9,7 +9,7 @@ Whole runs are serialized, not client-months: the invoice numbers are one sequen
 issuer across clients, so only one run at a time keeps them in month order.
 
 A run may take the turn when, in one transaction serialized by the one-row ``run_turn_mutex``
-(an UPDATE of it row-locks on PostgreSQL and MySQL and write-locks SQLite):
+(``ledger/mutex.py``: an UPDATE of it row-locks on PostgreSQL and MySQL and write-locks SQLite):
 
 - no other live run holds it;
 - no other live run waits for a turn with an earlier month (or the same month, queued earlier):
@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from include.dms_billing.ledger.mutex import hold
 from include.dms_billing.ledger.schema import run_turn_mutex, run_turns
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,6 @@ def process_alive(process: str | None) -> bool:
         return False
 
 
-def _lock(conn: sa.Connection, now: datetime) -> None:
-    """Serialize every check-and-set: the first statement of the transaction writes the mutex row."""
-    taken = conn.execute(run_turn_mutex.update().where(run_turn_mutex.c.id == 1).values(taken_at=now))
-    if taken.rowcount != 1:
-        raise RuntimeError("the ledger's run_turn_mutex row is missing: migrate the ledger (revision 0004)")
-
-
 def turns(engine: sa.Engine) -> list[Turn]:
     """Every run waiting or holding, the holder first, then in the order they go."""
     with engine.connect() as conn:
@@ -121,7 +115,7 @@ def take_turn(
     """Take the turn for ``run_id`` if it is this run's; otherwise join (or stay in) the queue."""
     now = now or datetime.now(timezone.utc)
     with engine.begin() as conn:
-        _lock(conn, now)
+        hold(conn, run_turn_mutex, now)
         rows = {row.run_id: Turn(**row._mapping) for row in conn.execute(sa.select(run_turns))}
         mine = rows.pop(run_id, None)
         if mine is None:
@@ -163,7 +157,7 @@ def release_turn(engine: sa.Engine, run_id: str) -> bool:
     The row stays, ``done``, while the run is live, so that the next month of a backfill knows
     this one has had its turn; the next run that looks drops it once the run has ended."""
     with engine.begin() as conn:
-        _lock(conn, datetime.now(timezone.utc))
+        hold(conn, run_turn_mutex)
         return conn.execute(
             run_turns.update()
             .where(run_turns.c.run_id == run_id, run_turns.c.state != DONE)

@@ -69,9 +69,10 @@ invoices = sa.Table(
     sa.Column("vat_amount", Money, nullable=False),
     sa.Column("total", Money, nullable=False),
     sa.Column("document", sa.Text, nullable=False),  # the whole invoice as JSON: re-runs give it back
-    sa.Column("html", sa.Text, nullable=False),
-    sa.Column("pdf", sa.LargeBinary, nullable=False),
-    sa.Column("pdf_sha256", sa.String(64), nullable=False),
+    # The rendering, kept just after the invoice is numbered (null until then: ledger/invoices.py).
+    sa.Column("html", sa.Text),
+    sa.Column("pdf", sa.LargeBinary),
+    sa.Column("pdf_sha256", sa.String(64)),
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("issued_by_run", sa.String(250), nullable=False),
     sa.UniqueConstraint("client_code", "billing_month", name="uq_invoices_client_month"),
@@ -188,6 +189,14 @@ run_turns = sa.Table(
 
 run_turn_mutex = sa.Table(
     "run_turn_mutex",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True)),
+)
+
+# Invoice numbering (issue 16): the one-row mutex that serializes taking the next number.
+invoice_number_mutex = sa.Table(
+    "invoice_number_mutex",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("taken_at", sa.DateTime(timezone=True)),

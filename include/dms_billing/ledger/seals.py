@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-import pandas as pd
 import sqlalchemy as sa
 
 from include.dms_billing.ledger.schema import invoices, sealed_lists
@@ -30,6 +29,7 @@ from include.dms_billing.outputs.fingerprints import (
     write_marker,
 )
 from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.outputs.storage import read_frame
 
 LIST_SENT, INVOICE, LEGACY = "list_sent", "invoice", "legacy"  # why a list was sealed
 
@@ -119,4 +119,4 @@ def sealed_user_ids(engine: sa.Engine, paths: ClientMonthPaths, run_id: str) -> 
     if seal is None:
         raise SealBroken(f"the list of {list_label(paths)} is not sealed: no invoice issued and no list sent")
     verify(paths, seal.fingerprint)
-    return set(pd.read_parquet(paths.billable_parquet, columns=["user_id"])["user_id"].astype(int))
+    return set(read_frame(paths.billable_parquet, columns=["user_id"])["user_id"].astype(int))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -21,6 +20,7 @@ from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_REASON
 from include.dms_billing.outputs.atomic import atomic_path, write_text
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.spreadsheets import list_cells
+from include.dms_billing.outputs.storage import StoragePath
 
 if TYPE_CHECKING:
     from include.dms_billing.outputs.list_changes import ListChanges
@@ -69,7 +69,7 @@ def lf_row_ends(csv_text: str) -> str:
 
 
 def summarise(
-    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths, report: Path
+    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths, report: StoragePath
 ) -> ListSummary:
     counts = billed["billable_reason"].value_counts()
     return ListSummary(
@@ -87,7 +87,7 @@ def summarise(
 
 def write_billable_list(
     billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths,
-    report: Path, changes: ListChanges | None = None,
+    report: StoragePath, changes: ListChanges | None = None,
 ) -> ListSummary:
     """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark.
 

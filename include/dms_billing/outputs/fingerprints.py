@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.outputs.storage import StoragePath, parquet_rows
 
 
 class SealBroken(ValueError):
@@ -31,8 +29,8 @@ class Fingerprint:
     row_count: int
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
+def _sha256(path: StoragePath) -> str:
+    with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
@@ -52,7 +50,7 @@ def fingerprint(paths: ClientMonthPaths) -> Fingerprint:
     missing = _files_missing(paths)
     if missing:
         raise missing
-    rows = pq.ParquetFile(paths.billable_parquet).metadata.num_rows
+    rows = parquet_rows(paths.billable_parquet)
     if read_summary(paths).billable != rows:
         raise SealBroken(f"the list of {list_label(paths)} has {rows} rows "
                          "but its summary counts another number")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -24,6 +23,7 @@ from include.dms_billing.core.config import ACTIVE, StatusMap
 from include.dms_billing.core.rule import status_at_month_end
 from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.outputs.storage import StoragePath, read_frame
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def read_previous_list(paths: ClientMonthPaths, sealed: Fingerprint | None = Non
         verify(previous, sealed)
     elif not (previous.summary.exists() and previous.billable_parquet.exists()):
         return None
-    return pd.read_parquet(previous.billable_parquet, columns=["user_id", "username", "full_name", "billable_reason"])
+    return read_frame(previous.billable_parquet, columns=["user_id", "username", "full_name", "billable_reason"])
 
 
 def _local(moment: pd.Timestamp, tz: str) -> str:
@@ -143,6 +143,6 @@ def _text(value: object) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
-def read_changes(path: Path) -> ListChanges | None:
+def read_changes(path: StoragePath) -> ListChanges | None:
     """The changes stored beside a list; None for a list written before changes were kept."""
     return ListChanges.from_json(path.read_text(encoding="utf-8")) if path.exists() else None

@@ -10,19 +10,19 @@ import argparse
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from tabulate import tabulate
 
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary
 from include.dms_billing.outputs.paths import client_month_paths, data_root
 from include.dms_billing.outputs.revisions import Recheck, read_last_check
+from include.dms_billing.outputs.storage import StoragePath, storage_path
 
 
 @dataclass(frozen=True)
 class ClientOutcome:
     client_code: str
-    snapshot: Path
+    snapshot: StoragePath
     summary: ListSummary | None  # None: the client has no list this month
     problem: str | None  # why not, when known (e.g. the validation failures)
     sealed: bool = False  # the list was billed (sent or invoiced): no run replaces it
@@ -43,7 +43,7 @@ class ClientOutcome:
                 f"{c['removed']} removed, {c['reason_changed']} reason changed); invoice unchanged")
 
 
-def _validation_problem(report_dir: Path) -> str | None:
+def _validation_problem(report_dir: StoragePath) -> str | None:
     summary = report_dir / "validation.json"
     if not summary.exists():
         return None
@@ -53,7 +53,7 @@ def _validation_problem(report_dir: Path) -> str | None:
     return f"validation failed ({len(data.get('failures', []))} expectations); report: {data.get('report_path')}"
 
 
-def collect(billing_month: str, client_codes: Iterable[str], root: Path | None = None) -> list[ClientOutcome]:
+def collect(billing_month: str, client_codes: Iterable[str], root: StoragePath | None = None) -> list[ClientOutcome]:
     outcomes = []
     for code in client_codes:
         paths = client_month_paths(billing_month, code, root)
@@ -89,7 +89,7 @@ def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
         f"    validation report: {o.summary.validation_report}\n"
         f"    billable list:     {o.summary.billable_csv}\n"
         f"                       {o.summary.billable_parquet}"
-        + (f"\n    revision:          {Path(o.summary.billable_csv).parent / 'revisions' / o.recheck.revision}"
+        + (f"\n    revision:          {storage_path(o.summary.billable_csv).parent / 'revisions' / o.recheck.revision}"
            if o.recheck and o.recheck.revision else "")
         for o in outcomes
         if o.summary

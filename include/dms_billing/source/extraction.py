@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +19,7 @@ from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
 from include.dms_billing.core.jobs import SourceClient
 from include.dms_billing.outputs.atomic import atomic_path
+from include.dms_billing.outputs.storage import StoragePath
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 
 CHUNK_ROWS = 50_000
@@ -87,7 +87,7 @@ def stream_user_facts(
 
 
 def extract_user_facts(
-    engine: sa.Engine, client_id: int, window: BillingWindow, target: Path, chunk_rows: int = CHUNK_ROWS
+    engine: sa.Engine, client_id: int, window: BillingWindow, target: StoragePath, chunk_rows: int = CHUNK_ROWS
 ) -> int:
     """Write the client's snapshot to ``target`` atomically; return the number of users."""
     written = 0

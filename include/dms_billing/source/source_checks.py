@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.outputs.atomic import write_text
+from include.dms_billing.outputs.storage import StoragePath
 from include.dms_billing.source.extraction import window_params
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 from include.dms_billing.source.validation import Failure
@@ -137,10 +137,10 @@ def check_source(engine: sa.Engine, client_id: int, window: BillingWindow, snaps
     return SourceChecks(source_users, snapshot_users, left_out, unreadable)
 
 
-def save_source_checks(checks: SourceChecks, target: Path) -> None:
+def save_source_checks(checks: SourceChecks, target: StoragePath) -> None:
     write_text(target, checks.to_json())
 
 
-def load_source_checks(target: Path) -> SourceChecks | None:
+def load_source_checks(target: StoragePath) -> SourceChecks | None:
     """The checks the extract step saved, or None when it saved none (an older snapshot)."""
     return SourceChecks.from_json(target.read_text(encoding="utf-8")) if target.exists() else None

@@ -16,7 +16,6 @@ parse fast.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ import pyarrow as pa
 
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA
-from include.dms_billing.outputs.atomic import write_text
+from include.dms_billing.outputs.atomic import replace_tree, write_text
+from include.dms_billing.outputs.storage import StoragePath, remove_tree
 
 DOCS_DIR = "data_docs"
 SUMMARY_FILE = "validation.json"
@@ -71,7 +71,7 @@ class ValidationOutcome:
     success: bool
     rows: int
     failures: list[Failure]
-    report_path: Path  # the Data Docs page to open when it failed; validation.json when it passed
+    report_path: StoragePath  # the Data Docs page to open when it failed; validation.json when it passed
     checked: list[dict[str, Any]]  # every expectation: type, column, success
     reconciliation: dict[str, Any] | None = None  # source_checks.SourceChecks.summary(), when given
 
@@ -222,7 +222,7 @@ def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, result_format: st
 
 
 def validate_snapshot(
-    snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: Path,
+    snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: StoragePath,
     source_failures: Sequence[Failure] = (), reconciliation: dict[str, Any] | None = None,
 ) -> ValidationOutcome:
     """Validate, write ``validation.json`` (and, on failure, Data Docs) under ``report_dir``.
@@ -235,22 +235,14 @@ def validate_snapshot(
     data team reads. The Data Docs are built in a temporary folder and swapped in whole, so the
     folder holds one complete report, this run's, or none when this run passed.
     """
-    report_dir.mkdir(parents=True, exist_ok=True)
     docs_dir = report_dir / DOCS_DIR
-    staging = Path(tempfile.mkdtemp(prefix=f".{DOCS_DIR}.", dir=report_dir))
-    try:
+    with tempfile.TemporaryDirectory(prefix="dms-data-docs-") as built:
         result = _run_suite(snapshot, ctx, "BOOLEAN_ONLY", None)
         if not result.success:
-            result = _run_suite(snapshot, ctx, "SUMMARY", staging)
-        old = report_dir / f".{DOCS_DIR}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if docs_dir.exists():
-            docs_dir.rename(old)
-        if not result.success:
-            staging.rename(docs_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            result = _run_suite(snapshot, ctx, "SUMMARY", Path(built))
+            replace_tree(Path(built), docs_dir)
+        else:
+            remove_tree(docs_dir)
     outcome = ValidationOutcome(
         client_code=ctx.client_code,
         billing_month=str(ctx.window.month),

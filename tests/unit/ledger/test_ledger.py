@@ -39,9 +39,9 @@ def _render(invoice: Invoice) -> tuple[str, bytes]:
     return f"<p>{invoice.invoice_number}</p>", f"%PDF {invoice.invoice_number}".encode()
 
 
-def _issue(engine: sa.Engine, code: str, build=None, run_id: str = "run-1"):
+def _issue(engine: sa.Engine, code: str, build=None, run_id: str = "run-1", render=_render):
     return issue_invoice(engine, client_code=code, billing_month="2023-05", prefix="SKR",
-                         build=build or _builder(code), render=_render, run_id=run_id)
+                         build=build or _builder(code), render=render, run_id=run_id)
 
 
 def test_migrations_create_exactly_the_schema(ledger_engine: sa.Engine) -> None:
@@ -71,14 +71,25 @@ def test_amounts_come_back_exact(ledger_engine: sa.Engine) -> None:
     assert row.vat_amount == Decimal("0.02") and row.total == Decimal("0.13")
 
 
+def _another_rendering(invoice: Invoice) -> tuple[str, bytes]:
+    return "<p/>", b"%PDF other"
+
+
 def test_a_race_for_the_same_invoice_returns_the_winners(ledger_engine: sa.Engine) -> None:
-    def build_while_another_run_issues(number: str, adjustments) -> Invoice:
-        _issue(ledger_engine, "MEGHNA", run_id="other-run")  # wins the race
-        return _builder("MEGHNA")(number, adjustments)
+    """Another run comes while this one renders: it finds the invoice numbered but not yet
+    rendered, renders it and keeps its rendering first. Both give back the one invoice and PDF."""
+    others = []
 
-    lost = _issue(ledger_engine, "MEGHNA", build_while_another_run_issues)
+    def render_while_another_run_issues(invoice: Invoice) -> tuple[str, bytes]:
+        others.append(_issue(ledger_engine, "MEGHNA", run_id="other-run", render=_another_rendering))
+        return _render(invoice)
 
-    assert not lost.newly_issued and lost.invoice.invoice_number == "SKR-000001"
+    won = _issue(ledger_engine, "MEGHNA", render=render_while_another_run_issues)
+
+    (other,) = others
+    assert won.newly_issued and not other.newly_issued
+    assert won.invoice == other.invoice and won.invoice.invoice_number == "SKR-000001"
+    assert won.pdf == other.pdf == b"%PDF other"
     with ledger_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(invoices)).scalar() == 1
 

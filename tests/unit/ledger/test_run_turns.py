@@ -1,7 +1,7 @@
 """Runs take turns (``run_turns``): one holder at a time, months in order, dead holders dropped.
 
-On a real SQLite file, PostgreSQL and MariaDB (each migrated by the ledger's migrations); the
-race runs the check-and-set from several threads, each on its own connection, at once.
+On a real SQLite file, PostgreSQL and MariaDB (the ``engine`` fixture, conftest.py); the race
+runs the check-and-set from several threads, each on its own connection, at once.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.ledger.db import ledger_engine, migrate
 from include.dms_billing.ledger.run_turns import (
     HOLDING,
     WAITING,
@@ -26,26 +24,6 @@ from include.dms_billing.ledger.run_turns import (
     this_process,
     turns,
 )
-from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
-
-
-@pytest.fixture(params=[
-    "sqlite",
-    pytest.param(POSTGRES_URL, marks=pytest.mark.postgres, id="postgresql"),
-    pytest.param(MARIADB_URL, marks=pytest.mark.mariadb, id="mariadb"),
-])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        engine = ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
-        return
-    with scratch_database(request.param) as url:
-        engine = ledger_engine(url)
-        migrate(engine)
-        yield engine
-        engine.dispose()
 
 
 def live(*dead: str):

@@ -1,0 +1,34 @@
+"""A migrated ledger on each database it supports: a SQLite file, PostgreSQL and MariaDB.
+
+The servers' ledgers are scratch databases (skipped without the server, except in CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from include.dms_billing.ledger.db import ledger_engine, migrate
+from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
+
+
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param(POSTGRES_URL, marks=pytest.mark.postgres, id="postgresql"),
+    pytest.param(MARIADB_URL, marks=pytest.mark.mariadb, id="mariadb"),
+])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        engine = ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        migrate(engine)
+        yield engine
+        engine.dispose()
+        return
+    with scratch_database(request.param) as url:
+        engine = ledger_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()
