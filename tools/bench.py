@@ -638,7 +638,7 @@ def measure_spec(
             results.service[executor] = run
             save_results(args.root, spec, results)
             print(f"    {run.state} in {run.wall_seconds:.1f}s, {run.task_instances} task instances, "
-                  f"{run.retries} retries, {len(run.orphan_lines)} orphan lines", flush=True)
+                  f"{run.retries} retries, {run.orphans} orphans", flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -778,9 +778,9 @@ def issue16_targets(small: SpecResults, large: SpecResults | None) -> list[str]:
                           f"{(local - LOCAL_LIMIT) / 60:.1f} min"))
     if "local" in small.service:
         run = small.service["local"]
-        faults = run.retries + len(run.orphan_lines)
+        faults = run.retries + run.orphans
         lines.append(_row("16: ... with zero retries and zero orphans",
-                          f"{run.retries} retries, {len(run.orphan_lines)} orphan lines", faults == 0,
+                          f"{run.retries} retries, {run.orphans} orphans", faults == 0,
                           f"{faults}"))
     m = _by_name(small.months.get(BENCH_MONTH, []))
     if LIST_FLOOR in m and all(name in m for name in PIPELINE):
@@ -806,7 +806,8 @@ def issue16_targets(small: SpecResults, large: SpecResults | None) -> list[str]:
 
 
 def peak_memory(results: list[SpecResults]) -> tuple[float, str] | None:
-    """The largest peak of a task process (through the scheduler) or of a stage or dags test process."""
+    """The largest peak of a task process (through the scheduler) or of a stage's process (which
+    does one task's work for every client in turn); not dags test's, which runs every task."""
     peaks = []
     for r in results:
         clients = json.loads(r.spec)["clients"]
@@ -817,7 +818,7 @@ def peak_memory(results: list[SpecResults]) -> tuple[float, str] | None:
                 peaks.append((top.peak_mb, f"task {where}, {executor}, {clients} clients"))
         for month, measures in r.months.items():
             peaks += [(x.peak_mb, f"{x.name}, {month}, {clients} clients, one process")
-                      for x in measures if x.peak_mb]
+                      for x in measures if x.peak_mb and x.name != DAG_RUN]
     return max(peaks) if peaks else None
 
 
@@ -890,15 +891,16 @@ def render_report(results: list[tuple[Spec, SpecResults]], analysis: str) -> str
 
 
 def whole_month_table(results: list[tuple[Spec, SpecResults]]) -> list[str]:
-    lines = ["| clients | run | wall s | x dags test | task instances | retries | orphan lines | "
+    lines = ["| clients | run | wall s | x dags test | task instances | retries | orphans reset "
+             "| scheduler heartbeat late (times, longest s) | "
              "outside our code, s per TI (mean) | queue latency s (mean / p95) | peak task MB "
              "| load average |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for spec, r in results:
         dags = _whole(r, "dags-test")
         if dags:
             dag = _by_name(r.months[BENCH_MONTH])[DAG_RUN]
-            lines.append(f"| {spec.clients:,} | airflow dags test | {dags:.0f} | 1.00 |  |  |  |  |  | "
+            lines.append(f"| {spec.clients:,} | airflow dags test | {dags:.0f} | 1.00 |  |  |  |  |  |  | "
                          f"{dag.peak_mb:,.0f} (one process) | {dag.note} |")
         for executor, run in r.service.items():
             s = run_summary(run)
@@ -909,10 +911,14 @@ def whole_month_table(results: list[tuple[Spec, SpecResults]]) -> list[str]:
                 wall += (f" (stopped: {run.finished:,} of {run.task_instances:,} TIs done; "
                          f"about {run.extrapolated_seconds():.0f} for all)")
             lines.append(f"| {spec.clients:,} | {EXECUTORS[executor]} ({run.state}) | {wall} | {ratio} "
-                         f"| {run.task_instances:,} | {run.retries} | {len(run.orphan_lines)} "
+                         f"| {run.task_instances:,} | {run.retries} | {run.orphans} | {_lags(run)} "
                          f"| {s['outside']:.2f} | "
                          f"{s['queue']:.2f} / {s['queue_p95']:.2f} | {s['peak']} | {load} (1 / 5 min) |")
     return lines
+
+
+def _lags(run: ServiceRun) -> str:
+    return f"{len(run.heartbeat_lags)}, {max(run.heartbeat_lags):.0f}" if run.heartbeat_lags else "0"
 
 
 def run_summary(run: ServiceRun) -> dict:
@@ -931,20 +937,25 @@ def service_explained() -> str:
             "`execute` to the line just after it returns (our task function, with the imports it "
             "does inside itself): starting the task process, parsing the DAG file, getting the "
             "context, XComs, reporting the state. *Queue latency* is `start_date - queued_when`. "
-            "*In-process* is the same stage over all clients in one process (the stage tables "
+            "*Σ CPU* is the task processes' CPU time (user + system, sampled; empty where a run "
+            "predates the sampling). *In-process* is the same stage over all clients in one "
+            "process (the stage tables "
             "below); Σ ours minus in-process is what running the stage as separate tasks costs "
             "inside our code (per-process imports, connections, sharing 2 cores). *Peak task MB*: "
             "`VmHWM` of each task process (title `airflow worker -- <TI id>`), sampled every 0.25 s. "
-            "Retries are TIs with `try_number > 1`; orphan lines are the scheduler log's lines "
-            "naming orphaned, reset or adopted task instances. Targets: none of either.")
+            "Retries are TIs with `try_number > 1`; orphans are the task instances the scheduler log "
+            "says it reset as orphaned (or adopted). Targets: none of either. A late heartbeat is "
+            "the scheduler's `Heartbeat recovered after N seconds`: past "
+            "`scheduler_health_check_threshold` (30 s) the scheduler's orphan check takes its own "
+            "running tasks for a dead scheduler's and resets them.")
 
 
 def per_task_table(run: ServiceRun, in_process: dict[str, float]) -> list[str]:
     stage_of = {"extract": "extract", "validate": "validate", "decide": "decide", "issue_invoice": "render",
                 "deliver_list": "deliver"}
-    lines = ["| task | TIs | Σ duration s | Σ ours s | in-process stage s "
+    lines = ["| task | TIs | Σ duration s | Σ ours s | Σ CPU s | in-process stage s "
              "| outside our code s per TI (mean / p95) | queue s (mean / p95) | peak MB (TIs sampled) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in per_task(run):
         stage = stage_of.get(row["task"].rpartition(".")[2])  # bill_client.extract: extract
         inproc = f"{in_process[stage]:.1f}" + (" (both emails)" if stage == "deliver" else "") \
@@ -953,7 +964,8 @@ def per_task_table(run: ServiceRun, in_process: dict[str, float]) -> list[str]:
                    if row["outside_mean"] is not None else "")
         queue = f"{row['queue_mean']:.2f} / {row['queue_p95']:.2f}" if row["queue_mean"] is not None else ""
         peak = f"{row['peak_mb']:,.0f} ({row['sampled']})" if row["peak_mb"] else ""
-        lines.append(f"| {row['task']} | {row['n']:,} | {row['duration']:.1f} | {row['ours']:.1f} "
+        cpu = f"{row['cpu']:.1f}" if row["cpu"] else ""
+        lines.append(f"| {row['task']} | {row['n']:,} | {row['duration']:.1f} | {row['ours']:.1f} | {cpu} "
                      f"| {inproc} | {outside} | {queue} | {peak} |")
     return lines
 

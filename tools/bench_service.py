@@ -4,8 +4,8 @@
 metadata database and ledger), triggers ``dms_monthly_billing`` for one month with delivery to
 the bench's SMTP outbox, and waits for the run to finish. While it runs, every task process
 (its title is ``airflow worker -- <task instance id>``) among the service's descendants is
-sampled for its peak resident memory. Afterwards it reads every task instance from the REST API
-and, from each one's log, when our code started and ended.
+sampled for its peak resident memory and CPU time. Afterwards it reads every task instance
+from the REST API and, from each one's log, when our code started and ended.
 
 What is *ours* and what is *Airflow's*, per task instance:
 
@@ -22,6 +22,8 @@ What is *ours* and what is *Airflow's*, per task instance:
 from __future__ import annotations
 
 import json
+import os
+import re
 import statistics
 import threading
 import time
@@ -44,7 +46,10 @@ EXECUTE_ENDS = ("::group::Post Execute", "Task failed with exception", "Pausing 
                 "Rescheduling task")
 ORPHAN_MARKS = ("orphan", "Reset the following", "adopt")
 ROUTINE = "Adopting or resetting orphaned tasks for active dag runs"  # the periodic check itself
+RESET = re.compile(r"Reset the following (\d+) orphaned")
+LAG = re.compile(r"Heartbeat recovered after ([\d.]+) seconds")
 PAGE = 500
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TIMED_OUT = "timed out"
 DONE_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
@@ -62,6 +67,7 @@ class TaskTimes:
     queue: float | None
     ours: float | None
     peak_mb: float | None
+    cpu: float | None = None  # the task process's CPU seconds, as last sampled
 
     @property
     def outside(self) -> float | None:
@@ -80,6 +86,12 @@ class ServiceRun:
     orphan_lines: list[str]
     tasks: list[TaskTimes] = field(default_factory=list)
     load_average: list[float] = field(default_factory=list)  # 1 and 5 minutes, at the end
+    heartbeat_lags: list[float] = field(default_factory=list)  # the scheduler's late heartbeats, s
+
+    @property
+    def orphans(self) -> int:
+        """Task instances reset as orphans (or adopted): what the orphan lines name."""
+        return sum(int(m.group(1)) if (m := RESET.search(line)) else 1 for line in self.orphan_lines)
 
     @property
     def finished(self) -> int:
@@ -124,20 +136,22 @@ def airflow_conn_uri(url: str) -> str:
 # Peak memory of every task process, sampled while the run goes on
 
 
-class TaskMemory:
+class TaskSampler:
     """Samples the service's task processes every ``interval`` seconds in a thread.
 
     Reads ``VmHWM`` (the peak resident memory the kernel kept), so a peak between two samples
-    is not missed; a task process shorter than ``interval`` may be missed altogether.
+    is not missed, and the CPU time so far (user + system), which misses at most the last
+    ``interval``. A task process shorter than ``interval`` may be missed altogether.
     """
 
     def __init__(self, service: AirflowService, interval: float = 0.25) -> None:
         self.service, self.interval = service, interval
         self.peaks: dict[str, float] = {}  # task instance id -> MB
+        self.cpu: dict[str, float] = {}  # task instance id -> CPU seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> TaskMemory:
+    def __enter__(self) -> TaskSampler:
         self._thread.start()
         return self
 
@@ -147,22 +161,26 @@ class TaskMemory:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            for ti_id, mb in _task_processes(self.service):
+            for ti_id, mb, cpu in _task_processes(self.service):
                 self.peaks[ti_id] = max(mb, self.peaks.get(ti_id, 0.0))
+                self.cpu[ti_id] = max(cpu, self.cpu.get(ti_id, 0.0))
 
 
-def _task_processes(service: AirflowService) -> Iterator[tuple[str, float]]:
+def _task_processes(service: AirflowService) -> Iterator[tuple[str, float, float]]:
+    """(task instance id, peak MB, CPU seconds) of every task process running now."""
     for pid in service.all_pids():
         try:
             title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             if not title.startswith(TASK_TITLE):
                 continue
             status = Path(f"/proc/{pid}/status").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
+        cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime + stime
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
-                yield title[len(TASK_TITLE):].strip(), int(line.split()[1]) / 1024
+                yield title[len(TASK_TITLE):].strip(), int(line.split()[1]) / 1024, cpu
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,22 +232,30 @@ def our_seconds(path: Path) -> float | None:
     return None
 
 
-def task_times(ti: dict, home: Path, run_id: str, peaks: dict[str, float]) -> TaskTimes:
+def task_times(ti: dict, home: Path, run_id: str, sampler: TaskSampler) -> TaskTimes:
     start, end, queued = _instant(ti["start_date"]), _instant(ti["end_date"]), _instant(ti["queued_when"])
     return TaskTimes(
         task_id=ti["task_id"], map_index=ti["map_index"], state=ti["state"], try_number=ti["try_number"],
         hostname=ti["hostname"], duration=(end - start) if start and end else 0.0,
         queue=(start - queued) if start and queued else None,
-        ours=our_seconds(log_path(home, run_id, ti)), peak_mb=peaks.get(ti["id"]),
+        ours=our_seconds(log_path(home, run_id, ti)), peak_mb=sampler.peaks.get(ti["id"]),
+        cpu=sampler.cpu.get(ti["id"]),
     )
 
 
-def orphan_lines(service: AirflowService) -> list[str]:
+def orphan_lines(scheduler_log: Path) -> list[str]:
     """Scheduler log lines about orphaned or adopted task instances (the target is none)."""
-    text = service.log_path("scheduler").read_text(encoding="utf-8", errors="replace")
+    text = scheduler_log.read_text(encoding="utf-8", errors="replace")
     marks = [m.lower() for m in ORPHAN_MARKS]
     return [line.strip()[:300] for line in text.splitlines()
             if any(m in line.lower() for m in marks) and ROUTINE not in line]
+
+
+def heartbeat_lags(scheduler_log: Path) -> list[float]:
+    """How late the scheduler's own heartbeat came, each time it was late: past
+    ``scheduler_health_check_threshold`` (30 s) the scheduler takes its own tasks for orphans."""
+    text = scheduler_log.read_text(encoding="utf-8", errors="replace")
+    return [float(m.group(1)) for m in LAG.finditer(text)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +276,7 @@ def service_run(
            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(PAGE)}
     with AirflowService(home, metadata, env, free_port()) as service:
         service.wait_for_dag(DAG_ID)
-        with TaskMemory(service) as memory:
+        with TaskSampler(service) as sampler:
             started = time.perf_counter()
             run_id = service.trigger(DAG_ID, {"billing_month": month, "deliver": True})
             try:
@@ -259,9 +285,11 @@ def service_run(
                 state = TIMED_OUT
             wall = time.perf_counter() - started
         tis = task_instances(service, run_id)
-        tasks = [task_times(ti, service.home, run_id, memory.peaks) for ti in tis]
-        orphans = orphan_lines(service)
-    return ServiceRun(executor, state, wall, len(tasks), sum(t.try_number > 1 for t in tasks), orphans, tasks)
+        tasks = [task_times(ti, service.home, run_id, sampler) for ti in tis]
+        log = service.log_path("scheduler")
+    retries = sum(t.try_number > 1 for t in tasks)
+    return ServiceRun(executor, state, wall, len(tasks), retries, orphan_lines(log), tasks,
+                      heartbeat_lags=heartbeat_lags(log))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +318,7 @@ def per_task(run: ServiceRun) -> list[dict]:
             "queue_mean": statistics.fmean(queue) if queue else None,
             "queue_p95": p95(queue) if queue else None,
             "peak_mb": max(peaks) if peaks else None, "sampled": len(peaks),
+            "cpu": sum(t.cpu for t in group if t.cpu is not None),
         })
     return rows
 
