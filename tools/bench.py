@@ -972,11 +972,13 @@ def per_task_table(run: ServiceRun, in_process: dict[str, float]) -> list[str]:
 
 
 def growth_table(small: SpecResults, large: SpecResults) -> list[str]:
-    lines = ["| measure | small | large | large / small |", "|---|---:|---:|---:|"]
+    counts = [f"{json.loads(r.spec)['clients']:,} clients" for r in (small, large)]
+    lines = [f"| measure | {counts[0]} | {counts[1]} | ratio |", "|---|---:|---:|---:|"]
 
-    def add(name: str, a: float | None, b: float | None, unit: str = "s") -> None:
+    def add(name: str, a: float | None, b: float | None, unit: str = " s") -> None:
         if a and b:
-            lines.append(f"| {name} | {a:,.2f} {unit} | {b:,.2f} {unit} | {b / a:.2f} |")
+            digits = 2 if unit else 0
+            lines.append(f"| {name} | {a:,.{digits}f}{unit} | {b:,.{digits}f}{unit} | {b / a:.2f} |")
 
     for run in ("dags-test", *EXECUTORS):
         grown = _whole(large, run)
@@ -986,6 +988,7 @@ def growth_table(small: SpecResults, large: SpecResults) -> list[str]:
         if executor in small.service and executor in large.service:
             a, b = small.service[executor], large.service[executor]
             add(f"task instances, {executor}", a.task_instances, b.task_instances, "")
+            add(f"task instances finished, {executor}", a.finished, b.finished, "")
             add(f"outside our code per TI, {executor}", run_summary(a)["outside"], run_summary(b)["outside"])
             add(f"queue latency per TI, {executor}", run_summary(a)["queue"], run_summary(b)["queue"])
     a, b = _by_name(small.months.get(BENCH_MONTH, [])), _by_name(large.months.get(BENCH_MONTH, []))

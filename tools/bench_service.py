@@ -301,10 +301,10 @@ def p95(values: list[float]) -> float:
 
 
 def per_task(run: ServiceRun) -> list[dict]:
-    """One row per task id: how many, and the mean and 95th percentile of each time."""
+    """One row per task id: how many finished, and the mean and 95th percentile of each time."""
     rows = []
     for task_id in dict.fromkeys(t.task_id for t in run.tasks):
-        group = [t for t in run.tasks if t.task_id == task_id and t.state is not None]
+        group = [t for t in run.tasks if t.task_id == task_id and t.state in DONE_STATES]
         if not group:
             continue
         outside = [t.outside for t in group if t.outside is not None]
