@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import psutil
+import httpx
 import sqlalchemy as sa
 
-from tools.airflow_service import AirflowService, AirflowServiceError, free_port
+from tools.airflow_service import FINISHED, AirflowService, AirflowServiceError, free_port
 
 DAG_ID = "dms_monthly_billing"
 TASK_TITLE = "airflow worker -- "
@@ -87,6 +87,7 @@ class ServiceRun:
     tasks: list[TaskTimes] = field(default_factory=list)
     load_average: list[float] = field(default_factory=list)  # 1 and 5 minutes, at the end
     heartbeat_lags: list[float] = field(default_factory=list)  # the scheduler's late heartbeats, s
+    api_errors: int = 0  # the REST API failing to tell the run's state while it ran
 
     @property
     def orphans(self) -> int:
@@ -279,17 +280,32 @@ def service_run(
         with TaskSampler(service) as sampler:
             started = time.perf_counter()
             run_id = service.trigger(DAG_ID, {"billing_month": month, "deliver": True})
-            try:
-                state = service.wait(DAG_ID, run_id, timeout=timeout)
-            except AirflowServiceError:  # what it did by then is measured still (``finished``)
-                state = TIMED_OUT
+            state, api_errors = wait_for_run(service, run_id, timeout)
             wall = time.perf_counter() - started
         tis = task_instances(service, run_id)
         tasks = [task_times(ti, service.home, run_id, sampler) for ti in tis]
         log = service.log_path("scheduler")
     retries = sum(t.try_number > 1 for t in tasks)
     return ServiceRun(executor, state, wall, len(tasks), retries, orphan_lines(log), tasks,
-                      heartbeat_lags=heartbeat_lags(log))
+                      heartbeat_lags=heartbeat_lags(log), api_errors=api_errors)
+
+
+def wait_for_run(service: AirflowService, run_id: str, timeout: float) -> tuple[str, int]:
+    """The run's final state, or ``TIMED_OUT`` (what it did by then is measured still), and how
+    often the API server failed to answer: a busy one runs out of database connections (HTTP
+    500 after 30 s), which is worth counting, not a reason to stop the measurement."""
+    deadline, errors = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        service.check_alive()
+        try:
+            state = service.run_state(DAG_ID, run_id)
+        except (AirflowServiceError, httpx.HTTPError):
+            errors += 1
+            continue
+        if state in FINISHED:
+            return state, errors
+        time.sleep(1)
+    return TIMED_OUT, errors
 
 
 # ---------------------------------------------------------------------------------------------
