@@ -895,14 +895,14 @@ def whole_month_table(results: list[tuple[Spec, SpecResults]]) -> list[str]:
     lines = ["| clients | run | wall s | x dags test | task instances | retries | orphans reset "
              "| scheduler heartbeat late (times, longest s) | "
              "outside our code, s per TI (mean) | queue latency s (mean / p95) | peak task MB "
-             "| load average |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| API errors while polling | load average |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for spec, r in results:
         dags = _whole(r, "dags-test")
         if dags:
             dag = _by_name(r.months[BENCH_MONTH])[DAG_RUN]
             lines.append(f"| {spec.clients:,} | airflow dags test | {dags:.0f} | 1.00 |  |  |  |  |  |  | "
-                         f"{dag.peak_mb:,.0f} (one process) | {dag.note} |")
+                         f"{dag.peak_mb:,.0f} (one process) |  | {dag.note} |")
         for executor, run in r.service.items():
             s = run_summary(run)
             ratio = f"{run.wall_seconds / dags:.2f}" if dags else ""
@@ -914,7 +914,8 @@ def whole_month_table(results: list[tuple[Spec, SpecResults]]) -> list[str]:
             lines.append(f"| {spec.clients:,} | {EXECUTORS[executor]} ({run.state}) | {wall} | {ratio} "
                          f"| {run.task_instances:,} | {run.retries} | {run.orphans} | {_lags(run)} "
                          f"| {s['outside']:.2f} | "
-                         f"{s['queue']:.2f} / {s['queue_p95']:.2f} | {s['peak']} | {load} (1 / 5 min) |")
+                         f"{s['queue']:.2f} / {s['queue_p95']:.2f} | {s['peak']} | {run.api_errors} "
+                         f"| {load} (1 / 5 min) |")
     return lines
 
 
