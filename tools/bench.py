@@ -191,6 +191,7 @@ def bench_config(url: str, folder: Path) -> Path:
     engine.dispose()
     plan = {"prices": [{"from": "2023-04", "unit_price": "150.00"}]}
     base["clients"] = {code: {"plan": base["clients"].get(code, {}).get("plan", plan)} for code in codes}
+    base["approval"] = {**base.get("approval", {}), "enabled": False}  # nobody answers finance's approval here
     path = folder / "billing.yaml"
     path.write_text(yaml.safe_dump(base, sort_keys=False), encoding="utf-8")
     return path
@@ -540,8 +541,8 @@ def table(measures: list[Measure], reference: Measure | None = None) -> str:
     return "\n".join(lines)
 
 
-# Through the scheduler: LocalExecutor only, until tools/airflow_service.py has a Celery mode.
-EXECUTORS = {"local": "LocalExecutor"}
+# Through the scheduler: tools/airflow_service.py's executors (Celery: two workers on this machine).
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 RUNS = ("stages", "dags-test", *EXECUTORS)
 
 

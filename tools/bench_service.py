@@ -263,6 +263,9 @@ def heartbeat_lags(scheduler_log: Path) -> list[float]:
 # The run
 
 
+CELERY_WORKERS = 2  # as a deployment with two worker hosts; here both on this machine
+
+
 def service_run(
     executor: str, month: str, home: Path, env: dict[str, str], server: str, timeout: float
 ) -> ServiceRun:
@@ -275,7 +278,7 @@ def service_run(
     ledger = fresh_database(server, "dms_bench_ledger")
     env = {**env, "AIRFLOW_CONN_BILLING_DB": airflow_conn_uri(ledger),
            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(PAGE)}
-    with AirflowService(home, metadata, env, free_port()) as service:
+    with AirflowService(home, metadata, env, free_port(), executor=executor, workers=CELERY_WORKERS) as service:
         service.wait_for_dag(DAG_ID)
         with TaskSampler(service) as sampler:
             started = time.perf_counter()
