@@ -44,6 +44,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
+from include.dms_billing.airflow.deadline import month_run_deadline
 from include.dms_billing.airflow.params import (
     CLIENT_TASKS,
     MONTH_PATTERN,
@@ -67,6 +68,7 @@ TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice d
     doc_md=__doc__,
     tags=["billing", "dms"],
     default_args=default_args(),
+    deadline=month_run_deadline(),
     params={
         "billing_month": Param(
             None,
