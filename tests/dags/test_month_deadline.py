@@ -4,6 +4,7 @@ deadline emailing the data team, is in tests/integration/test_deadline_alert.py.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from airflow.sdk import SyncCallback
 
-from include.dms_billing.airflow.deadline import MonthRunDeadline
+from include.dms_billing.airflow.deadline import MonthRunDeadline, month_run_deadline
 from tests.conftest import PROJECT
 
 # The March 2025 run: its data interval starts at 00:00 on 1 March in Dhaka. Eid al-Fitr is 31 March
@@ -59,3 +60,10 @@ def test_a_run_without_a_data_interval_or_configuration_gets_no_deadline(
     (tmp_path / "billing.yaml").write_text("deadline: {after_invoice_day_hours: 0}\n", encoding="utf-8")
     monkeypatch.setenv("DMS_BILLING_CONFIG", str(tmp_path / "billing.yaml"))
     assert _deadline(EID_MONTH_START) is None  # plan_run fails on this configuration and alerts
+
+
+def test_airflow_dags_test_runs_the_dag_without_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its runs are manual (never alerted), and Airflow 3.3.2's dag.test() fails a successful
+    run of a DAG with a deadline (apache/airflow#73428)."""
+    monkeypatch.setattr(sys, "argv", ["airflow", "dags", "test", "dms_monthly_billing"])
+    assert month_run_deadline() is None

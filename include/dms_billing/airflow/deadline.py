@@ -8,11 +8,16 @@ the run, for that run's month: the DAG file only names it, so parsing reads neit
 configuration nor a calendar, and a month with a long holiday gets a later deadline than one
 without. The scheduler and the API server find the class through ``plugins/billing_deadlines.py``.
 A missed deadline runs ``alerts.deadline_missed`` on the executor.
+
+Under ``airflow dags test`` the DAG has no deadline: its runs are manual, which never alert, and
+Airflow 3.3.2's ``dag.test()`` fails a successful run of a DAG with a deadline at its very end
+(apache/airflow#73428). Remove the check once Airflow has the fix.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -54,9 +59,11 @@ class MonthRunDeadline(BaseDeadlineReference):
             return None
 
 
-def month_run_deadline() -> DeadlineAlert:
-    """The DAG's deadline alert. The interval is zero: the reference is the deadline itself, its
-    margin read from the configuration when the run is created."""
+def month_run_deadline() -> DeadlineAlert | None:
+    """The DAG's deadline alert (none under ``airflow dags test``). The interval is zero: the
+    reference is the deadline itself, its margin read from the configuration when the run is created."""
+    if sys.argv[1:3] == ["dags", "test"]:
+        return None
     return DeadlineAlert(
         reference=MonthRunDeadline(),
         interval=timedelta(0),
