@@ -47,9 +47,9 @@ def _summary(run) -> dict:
 def _late_login(source: Source, user_id: int) -> None:
     """A May login the DMS recorded after May was billed."""
     at = billing_window(MAY, "Asia/Dhaka").start + timedelta(days=10)
+    insert = "INSERT INTO user_logins (id, user_id, logged_in_at, channel) VALUES (:id, :uid, :at, 'app')"
     with sa.create_engine(os.environ["AIRFLOW_CONN_DMS_SOURCE"]).begin() as conn:
-        conn.execute(sa.text("INSERT INTO user_logins (id, user_id, logged_in_at, channel) VALUES (:id, :uid, :at, 'app')"),
-                     dict(id=len(source.logins) + 1, uid=user_id, at=naive(at)))
+        conn.execute(sa.text(insert), dict(id=len(source.logins) + 1, uid=user_id, at=naive(at)))
 
 
 def test_the_runs_summary_names_each_clients_counts_and_warnings(

@@ -79,8 +79,9 @@ def warnings(outcomes: list[ClientOutcome]) -> list[str]:
     for o in outcomes:
         if o.summary and o.summary.status_from_current:
             count = o.summary.status_from_current
-            lines.append(f"{o.client_code}: {count} user{'' if count == 1 else 's'} without a status change before "
-                         "the month's end: status at month end taken from the current status (status_source=current)")
+            users = f"{count} user{'' if count == 1 else 's'}"
+            lines.append(f"{o.client_code}: {users} without a status change before the month's end: "
+                         "status at month end taken from the current status (status_source=current)")
         if o.recheck and o.recheck.revision:
             lines.append(f"{o.client_code}: {o.result()}")
     return lines

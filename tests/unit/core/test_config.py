@@ -76,6 +76,8 @@ def test_the_deadline_margin_defaults_to_12_hours_and_is_bounded() -> None:
 
 def test_calendars_are_the_default_and_each_clients_own_once() -> None:
     config = parse_config({"clients": {
-        "A": {"calendar": {"country": "IN"}}, "B": {"calendar": {"country": "IN"}}, "C": {"cc": ["c@x.example"]},
+        "A": {"calendar": {"country": "IN"}},
+        "B": {"calendar": {"country": "IN"}},
+        "C": {"cc": ["c@x.example"]},
     }})
     assert [c.country for c in config.calendars()] == ["BD", "IN"]

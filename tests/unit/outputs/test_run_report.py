@@ -17,8 +17,8 @@ def _listed(code: str, from_current: int) -> ListSummary:
 
 
 def _outcomes(tmp_path: Path) -> list[ClientOutcome]:
-    revised = Recheck("SEALED", MONTH, 6, 7, ListDifference(added=[ListedUser(3, "u3", "U 3", "active", None)]),
-                      "abc123")
+    added = ListDifference(added=[ListedUser(3, "u3", "U 3", "active", None)])
+    revised = Recheck("SEALED", MONTH, 6, 7, added, "abc123")
     return [
         ClientOutcome("CLEAN", tmp_path, _listed("CLEAN", 0), None),
         ClientOutcome("CURRENT", tmp_path, _listed("CURRENT", 1), None),
@@ -36,8 +36,8 @@ def test_the_summary_has_each_clients_counts_the_warnings_and_the_held_clients(t
     assert found["warnings"] == [
         "CURRENT: 1 user without a status change before the month's end: status at month end taken from the "
         "current status (status_source=current)",
-        "SEALED: sealed list kept; recomputed differs: revision abc123 (1 added, 0 removed, 0 reason changed); "
-        "invoice unchanged",
+        "SEALED: sealed list kept; recomputed differs: revision abc123 (1 added, 0 removed, "
+        "0 reason changed); invoice unchanged",
     ]
     assert found["held"] == {"CLEAN": "held by finance"}
 
