@@ -63,10 +63,13 @@ demo: venv
 # Airflow as a service on loopback (PostgreSQL metadata DB, api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor) over the demo data, until Ctrl-C. UI: http://127.0.0.1:8080
 # `make service CELERY_WORKERS=2`: the CeleryExecutor with two workers (Redis on 127.0.0.1:6379).
+# Log in as datateam or finance (`make service SERVICE_USERS="alice:viewer"` adds users); the
+# passwords are in $AIRFLOW_SERVICE_PASSWORDS_FILE, or generated into data/airflow-service/passwords.json.
 CELERY_WORKERS ?= 0
+SERVICE_USERS ?=
 service: venv
 	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT) \
-	  --celery-workers $(CELERY_WORKERS)
+	  --celery-workers $(CELERY_WORKERS) $(addprefix --user ,$(SERVICE_USERS))
 
 test: venv
 	$(PY) -m pytest

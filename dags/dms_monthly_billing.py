@@ -27,6 +27,12 @@ the end, whatever happened. A backfill by dates: see the README's "Backfilling" 
    (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
    `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
 
+**Finance approves** (`approve_invoices`, once per run, after every client's `decide`): in a
+delivering run the invoices wait under *Required actions* until finance approves all or holds
+chosen clients (their `issue_invoice` is skipped; an alert names them); nobody answering by the
+first invoice moment applies `approval.on_timeout`. Runs that do not deliver, `airflow dags test`
+and `approval.enabled: false` do not wait. The decision and who made it are in the ledger.
+
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
 which prints every client's counts and fails the run if any client got no list.
 
@@ -44,6 +50,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
+from include.dms_billing.airflow.approval import FinanceApproval
 from include.dms_billing.airflow.deadline import month_run_deadline
 from include.dms_billing.airflow.params import (
     CLIENT_TASKS,
@@ -158,9 +165,13 @@ def dms_monthly_billing():
         # The invoice follows the list it is built from: a client whose list could not go out
         # gets no invoice.
         listed = deliver_list(job=job)
-        decide(job=job, report=report) >> listed
+        decided = decide(job=job, report=report)
+        decided >> listed
+        decided >> approval  # finance sees every client's decided list before any invoice
         wait_invoice = WaitForClientMoment(task_id="wait_for_invoice_day", job=job, moment="invoice_day")
-        listed >> wait_invoice >> issue_invoice(job=job) >> deliver_invoice(job=job)
+        issued = issue_invoice(job=job)
+        [listed >> wait_invoice, approval] >> issued
+        issued >> deliver_invoice(job=job)
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], run_id=None) -> str | None:
@@ -184,6 +195,10 @@ def dms_monthly_billing():
         raise AirflowFailException("a task of this run failed; see the red tasks and the data team's alert")
 
     plan = plan_run()
+    # One approval per run, between the decided lists and the invoices; waits only in delivering
+    # runs of a deployed Airflow (include/dms_billing/airflow/approval.py). all_done: one client's
+    # failure does not keep the others' invoices from finance.
+    approval = FinanceApproval(task_id="approve_invoices", trigger_rule="all_done")
     turn = wait_for_turn(plan)
     billed = bill_client.expand_kwargs(plan)
     summary = finance_summary(plan)

@@ -6,8 +6,15 @@ in parallel), then starts ``airflow api-server``, ``scheduler``, ``dag-processor
 ``<home>/logs/<component>.log``), waits until the API server answers, and stops every process it
 started on exit. Nothing is written into the repository: everything goes under ``home``.
 
-Runs are triggered and followed through the REST API (``/api/v2``) with a token from the simple
-auth manager (``GET /auth/token``: everyone is admin, ``simple_auth_manager_all_admins``).
+Runs are triggered and followed through the REST API (``/api/v2``) with a token of a named user of
+the simple auth manager (``POST /auth/token``), so the UI and the REST API say who triggered a run
+or answered an approval. Users and roles (:data:`USERS`): ``datateam`` is ``admin`` (runs,
+backfills, clears, connections); ``finance`` is ``user``, the lowest role allowed to answer a
+human-in-the-loop task (``PUT`` on a DAG's HITL detail), which in the simple auth manager also
+lets it trigger and clear runs (it has no finer role). Their passwords are in a JSON file
+(``{"datateam": "...", "finance": "..."}``): the ``passwords_file`` given (``make service``: the
+file ``$AIRFLOW_SERVICE_PASSWORDS_FILE`` names, kept outside git), or ``<home>/passwords.json``,
+where a random password is generated at first start for every user without one.
 
 The scheduler does not create scheduled runs (``[scheduler] use_job_schedule = False``, unless
 ``schedule=True``): the monthly DAG would otherwise start, and deliver, a run for the last month
@@ -33,6 +40,7 @@ under ``$DMS_BILLING_DATA/outbox``), prints the UI's URL and stays up until Ctrl
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import secrets
@@ -66,6 +74,11 @@ BROKER = os.environ.get("AIRFLOW_SERVICE_BROKER", "redis://127.0.0.1:6379/0")
 WORKER_NAME = "AIRFLOW_SERVICE_WORKER"  # the variable that tells a worker its hostname
 TASKS_PER_CPU = 2  # a task waits on databases and SMTP part of the time; more would starve the scheduler
 SCHEDULER_GRACE = 120  # seconds a scheduler heartbeat may be late before its tasks are reset as orphans
+# The simple auth manager's named users and their roles (viewer < user < op < admin).
+USERS = {"datateam": "admin", "finance": "user"}
+ROLES = ("viewer", "user", "op", "admin")
+API_USER = "datateam"  # whom the service's own REST calls act as
+PASSWORDS_ENV = "AIRFLOW_SERVICE_PASSWORDS_FILE"
 
 
 class AirflowServiceError(RuntimeError):
@@ -81,6 +94,21 @@ def free_port() -> int:
 def worker_hostname() -> str:
     """``[core] hostname_callable`` of a worker: its own name, as if it had a host of its own."""
     return os.environ[WORKER_NAME]
+
+
+def write_missing_passwords(path: Path, users: list[str]) -> None:
+    """Give every user without a password in ``path`` a random one (the file kept private).
+
+    Done before Airflow starts: the simple auth manager would otherwise generate them itself and
+    print them into the API server's log.
+    """
+    passwords = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    new = [user for user in users if user not in passwords]
+    if new:
+        passwords.update({user: secrets.token_urlsafe(18) for user in new})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(passwords, indent=2) + "\n", encoding="utf-8")
 
 
 def sizing(workers: int = 0, parallelism: int | None = None, cpus: int | None = None) -> dict[str, str]:
@@ -114,6 +142,9 @@ class AirflowService:
     ``env`` is added to every process's environment last (connections, ``DMS_BILLING_DATA``,
     ``DMS_BILLING_CONFIG``, extra ``AIRFLOW__...`` options), so it can override any default here.
     ``parallelism`` overrides the one :func:`sizing` derives from the number of cores.
+    ``users`` (name to role) are added to :data:`USERS`. ``passwords_file`` is used as it is and
+    must hold a password for every user (Airflow would otherwise write new ones into it, printing
+    them in its log); without it the service keeps its own in ``<home>/passwords.json``.
     """
 
     def __init__(
@@ -127,6 +158,8 @@ class AirflowService:
         executor: str = "local",
         workers: int = 2,
         parallelism: int | None = None,
+        users: dict[str, str] | None = None,
+        passwords_file: Path | None = None,
         start_timeout: float = 120,
         stop_timeout: float = 20,
     ) -> None:
@@ -143,7 +176,9 @@ class AirflowService:
         self.broker_prefix = f"airflow-service-{secrets.token_hex(6)}:"
         self.processes: dict[str, subprocess.Popen] = {}
         self.seen_pids: set[int] = set()
-        self._token: str | None = None
+        self.users = {**USERS, **(users or {})}
+        self.passwords_file = self._passwords_file(passwords_file)
+        self._tokens: dict[str, str] = {}
         self._logs: list = []
         self.env = self._environment(sql_alchemy_conn, env or {}, schedule, executor, parallelism)
 
@@ -160,6 +195,18 @@ class AirflowService:
             path.write_bytes(Fernet.generate_key())
             path.chmod(0o600)
         return path.read_text(encoding="ascii").strip()
+
+    def _passwords_file(self, given: Path | None) -> Path:
+        """The passwords file, checked to cover every user (a given one), or the service's own."""
+        if given is None:
+            path = self.home / "passwords.json"
+            write_missing_passwords(path, list(self.users))
+            return path
+        path = Path(given).resolve()
+        passwords = json.loads(path.read_text(encoding="utf-8"))
+        if missing := sorted(set(self.users) - set(passwords)):
+            raise AirflowServiceError(f"{path} has no password for {', '.join(missing)}")
+        return path
 
     def _environment(
         self, conn: str, extra: dict[str, str], schedule: bool, executor: str, parallelism: int | None
@@ -179,7 +226,9 @@ class AirflowService:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__FERNET_KEY": self._fernet_key(),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(map(":".join, self.users.items())),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__HOST": HOST,
                 "AIRFLOW__API__PORT": str(self.port),
@@ -378,16 +427,25 @@ class AirflowService:
     # -----------------------------------------------------------------------------------------
     # REST API
 
-    def token(self) -> str:
-        """A JWT from the simple auth manager (everyone is admin): ``GET /auth/token``."""
-        if self._token is None:
-            response = httpx.get(f"{self.url}/auth/token", timeout=10)
-            _raise_for(response)
-            self._token = response.json()["access_token"]
-        return self._token
+    def password(self, user: str) -> str:
+        """``user``'s password, read when needed: the file may be edited while the service runs."""
+        passwords = json.loads(self.passwords_file.read_text(encoding="utf-8"))
+        if user not in passwords:
+            raise AirflowServiceError(f"no password for {user!r} in {self.passwords_file}")
+        return passwords[user]
 
-    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token()}"}
+    def token(self, user: str = API_USER) -> str:
+        """A JWT of ``user``, logged in with its password: ``POST /auth/token``."""
+        if user not in self._tokens:
+            body = {"username": user, "password": self.password(user)}
+            response = httpx.post(f"{self.url}/auth/token", json=body, timeout=10)
+            _raise_for(response)
+            self._tokens[user] = response.json()["access_token"]
+        return self._tokens[user]
+
+    def api(self, method: str, path: str, *, user: str = API_USER, **kwargs) -> httpx.Response:
+        """A REST API (``/api/v2``) request as ``user``."""
+        headers = {"Authorization": f"Bearer {self.token(user)}"}
         return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
@@ -505,6 +563,8 @@ def main() -> None:
                         help=f"N Celery workers (broker {BROKER}) instead of the LocalExecutor")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"task instances at once (default: {TASKS_PER_CPU} per core)")
+    parser.add_argument("--user", type=_user_role, action="append", default=[], metavar="NAME:ROLE",
+                        help=f"one more user of the UI and API (role: {', '.join(ROLES)}); repeatable")
     args = parser.parse_args()
 
     from tools.outbox_smtp import Outbox
@@ -529,10 +589,14 @@ def main() -> None:
             env["DMS_BILLING_CONFIG"] = os.environ["DMS_BILLING_CONFIG"]
         print(f"Starting Airflow (logs under {home / 'logs'}) ...", flush=True)
         executor = "celery" if args.celery_workers else "local"
+        passwords = Path(os.environ[PASSWORDS_ENV]) if os.environ.get(PASSWORDS_ENV) else None
         with AirflowService(home, args.db, env, args.port, schedule=args.schedule, executor=executor,
-                            workers=args.celery_workers, parallelism=args.parallelism) as service:
+                            workers=args.celery_workers, parallelism=args.parallelism,
+                            users=dict(args.user), passwords_file=passwords) as service:
             service.wait_for_dag("dms_monthly_billing")
-            print(f"Airflow UI: {service.url}/  (everyone is admin)", flush=True)
+            users = ", ".join(f"{name} ({role})" for name, role in service.users.items())
+            print(f"Airflow UI: {service.url}/  log in as {users}", flush=True)
+            print(f"Passwords: {service.passwords_file}", flush=True)
             print(f"SMTP outbox on {HOST}:{outbox.port}, emails in {data / 'outbox'}", flush=True)
             print('Trigger dms_monthly_billing with e.g. {"billing_month": "2023-05", "deliver": true}. '
                   "Ctrl-C stops everything.", flush=True)
@@ -543,6 +607,14 @@ def main() -> None:
             except KeyboardInterrupt:
                 print("\nStopping ...", flush=True)
     print("Stopped.")
+
+
+def _user_role(text: str) -> tuple[str, str]:
+    """``NAME:ROLE`` from the command line, the role one of the simple auth manager's."""
+    name, _, role = text.partition(":")
+    if not name or "," in name or role.lower() not in ROLES:
+        raise argparse.ArgumentTypeError(f"expected NAME:ROLE with ROLE one of {', '.join(ROLES)}: {text!r}")
+    return name, role.lower()
 
 
 def _ensure_database(url: str) -> None:

@@ -4,22 +4,33 @@ Uses Debian's ``chromium`` and ``chromium-driver`` packages (``/usr/bin/chromium
 ``/usr/bin/chromedriver``): Selenium's own browser download does not work offline. The browser
 starts with the flags this machine's closed network needs (no background networking).
 
-``take(base_url, out_dir, run_id)`` saves five pages and returns each page's visible text, so a
-test can check what the data team would see: the billing DAG, its documentation (the *Dag Docs*
-dialog, i.e. ``doc_md``), a run with its mapped client tasks, the objection DAG, and the
-objection DAG's trigger form. The simple auth manager with ``all_admins`` logs everyone in.
+``take(base_url, out_dir, run_id, user, password)`` signs in on the simple auth manager's login
+page, then saves five pages and returns each page's visible text, so a test can check what the
+data team would see: the billing DAG, its documentation (the *Dag Docs* dialog, i.e.
+``doc_md``), a run with its mapped client tasks, the objection DAG, and the objection DAG's
+trigger form.
+
+Times are shown in Asia/Dhaka: Airflow 3.3 has no setting for the UI's timezone (the UI starts
+with the browser's and keeps a user's choice from its timezone selector in the browser's
+localStorage, key ``timezone``), so the browser gets that choice, as a user who picked
+Asia/Dhaka would have it.
 
 ``python -m tools.ui_screenshots --url http://127.0.0.1:8080 --run-id RUN --out docs/screenshots``
-refreshes the README's screenshots from a running ``make service``.
+refreshes the README's screenshots from a running ``make service``, signed in as ``datateam``
+with the password from ``make service``'s passwords file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tools.airflow_service import API_USER, PASSWORDS_ENV, PROJECT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -27,6 +38,7 @@ FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
     "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1440,1000",
 )
+UI_TIMEZONE = "Asia/Dhaka"
 BILLING_DAG = "dms_monthly_billing"
 OBJECTION_DAG = "dms_record_objection"
 TIMEOUT = 30
@@ -58,8 +70,8 @@ def browser() -> Iterator:
         driver.quit()
 
 
-def take(base_url: str, out_dir: Path, run_id: str) -> dict[str, str]:
-    """Save ``{name}.png`` under ``out_dir`` for each page; return name -> visible text."""
+def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) -> dict[str, str]:
+    """Sign in as ``user``, save ``{name}.png`` under ``out_dir`` for each page; return name -> its text."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
@@ -88,6 +100,14 @@ def take(base_url: str, out_dir: Path, run_id: str) -> dict[str, str]:
             driver.save_screenshot(str(out_dir / f"{name}.png"))
             texts[name] = dialog_text() if dialog else driver.find_element(By.TAG_NAME, "body").text
 
+        driver.get(base_url.rstrip("/") + "/auth/login")
+        wait.until(seen.element_to_be_clickable((By.NAME, "username"))).send_keys(user)
+        driver.find_element(By.NAME, "password").send_keys(password)
+        driver.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+        wait.until(lambda _: "/auth/login" not in driver.current_url)
+        # what the UI's timezone selector stores (JSON): the pages below read it as they load
+        driver.execute_script("localStorage.setItem('timezone', JSON.stringify(arguments[0]))", UI_TIMEZONE)
+
         show(f"/dags/{BILLING_DAG}", BILLING_DAG)
         wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), "Latest Run"))
         save("dag")
@@ -106,15 +126,26 @@ def take(base_url: str, out_dir: Path, run_id: str) -> dict[str, str]:
     return texts
 
 
+def service_passwords_file() -> Path:
+    """The passwords file ``make service`` uses: ``$AIRFLOW_SERVICE_PASSWORDS_FILE`` or its own."""
+    if given := os.environ.get(PASSWORDS_ENV):
+        return Path(given)
+    return Path(os.environ.get("DMS_BILLING_DATA", PROJECT / "data")) / "airflow-service" / "passwords.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Screenshots of a running Airflow UI (make service).")
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--run-id", required=True, help=f"a run of {BILLING_DAG} to show")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--user", default=API_USER)
+    parser.add_argument("--passwords-file", type=Path, default=service_passwords_file(),
+                        help=f"default: ${PASSWORDS_ENV}, else make service's own")
     args = parser.parse_args()
     if reason := missing():
         raise SystemExit(reason)
-    for name in take(args.url, args.out, args.run_id):
+    password = json.loads(args.passwords_file.read_text(encoding="utf-8"))[args.user]
+    for name in take(args.url, args.out, args.run_id, args.user, password):
         print(args.out / f"{name}.png")
 
 

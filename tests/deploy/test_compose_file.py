@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT
+from tools.airflow_service import USERS
 
 pytestmark = pytest.mark.deploy
 
@@ -427,18 +428,38 @@ def test_airflow_init_migrates_and_writes_the_login(
     init = services["airflow-init"]
     env = environment(init)
     assert env.get("_AIRFLOW_DB_MIGRATE") == "true", "airflow-init does not migrate the metadata database"
-    users = environment(compose[COMMON]).get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "")
-    username = users.split(",")[0].split(":")[0]
-    assert username and username == env.get("_AIRFLOW_WWW_USER_USERNAME"), (
-        f"the simple auth manager's user ({users!r}) is not the one airflow-init writes a password for"
-    )
     passwords_file = environment(compose[COMMON]).get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "")
     assert container_to_host(bind_mounts(compose[COMMON]), passwords_file) is not None, (
         f"the passwords file {passwords_file!r} is not on a mount shared by airflow-init and the API server"
     )
-    assert "SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in command_text(init), (
-        "airflow-init does not write the passwords file"
+    script = command_text(init)
+    for variable in ("SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "SIMPLE_AUTH_MANAGER_USERS"):
+        assert variable in script, f"airflow-init does not write the passwords of the users ({variable})"
+
+
+def test_named_users_as_in_make_service_and_no_password_in_git(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    """Who approved or triggered a month must be a name: no everyone-is-admin, no shipped password."""
+    env = environment(compose[COMMON])
+    assert env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "false", (
+        "simple_auth_manager_all_admins must be off: every visitor would be an anonymous admin"
     )
+    entries = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",")
+    users = dict(entry.split(":")[:2] for entry in entries)
+    assert users == USERS, f"the users and roles are not make service's (tools/airflow_service.py): {users}"
+
+    passwords_file = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    passwords = container_to_host(bind_mounts(compose[COMMON]), passwords_file)
+    assert passwords.relative_to(PROJECT).parts[0] in gitignored_top_level(), (
+        f"the passwords file {passwords} is not kept out of git"
+    )
+    assert "secrets." in command_text(services["airflow-init"]), "airflow-init does not make random passwords"
+    shipped = sorted(
+        f"{name}: {key}" for name, svc in services.items() for key in environment(svc)
+        if key.endswith("PASSWORD") and name != "postgres"  # a user's, like _AIRFLOW_WWW_USER_PASSWORD
+    )
+    assert not shipped, f"passwords set in docker-compose.yaml: {shipped}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Airflow as a real service: PostgreSQL metadata database, api-server, scheduler, dag-processor and
-triggerer as separate processes, LocalExecutor. One month is triggered through the REST API and
-every email must arrive once at a real SMTP server; headless Chromium then looks at the UI; at
-the end every process must be gone.
+triggerer as separate processes, LocalExecutor. One month is triggered through the REST API, as
+the named user ``datateam``, and every email must arrive once at a real SMTP server; nobody gets
+in without logging in, and ``finance`` gets only what its role allows; headless Chromium then
+logs in and looks at the UI, in Dhaka time; at the end every process must be gone.
 
 Needs the local PostgreSQL server, and Debian's chromium and chromium-driver for the UI (each
 skips without it, fails in CI).
@@ -13,12 +14,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from include.dms_billing.demo.demo_dms import generate
-from tests.conftest import PROJECT
+from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
@@ -53,7 +57,7 @@ def service_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceRun
             "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
             "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
             "DMS_BILLING_DATA": str(tmp_path / "data"),
-            "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
+            "DMS_BILLING_CONFIG": str(billing_config(tmp_path / "billing.yaml", enabled=False)),  # approval: its own test
         }
         conn = metadata_url.render_as_string(hide_password=False)
         service = AirflowService(tmp_path / "airflow", conn, env, free_port())
@@ -94,6 +98,40 @@ def test_every_mapped_client_task_is_labelled_with_its_client_code(service_run: 
     assert sorted(label for values in labels.values() for label in values) == sorted(CLIENTS), labels
 
 
+def test_the_run_says_who_triggered_it(service_run: ServiceRun) -> None:
+    response = service_run.service.api("GET", f"/dags/{DAG_ID}/dagRuns/{service_run.run_id}")
+    assert response.json()["triggering_user_name"] == "datateam", response.text
+
+
+def test_nobody_gets_in_without_logging_in(service_run: ServiceRun) -> None:
+    url = service_run.service.url
+    assert httpx.get(f"{url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 401
+    assert httpx.get(f"{url}/auth/token", timeout=10).status_code == 403  # the all-admins token: off
+    wrong = {"username": "finance", "password": "not-the-password"}
+    assert httpx.post(f"{url}/auth/token", json=wrong, timeout=10).status_code == 401
+
+
+def test_finance_sees_the_runs_and_may_answer_approvals_but_not_see_connections(
+    service_run: ServiceRun,
+) -> None:
+    """``finance`` has the simple auth manager's ``user`` role: the lowest that may answer a
+    human-in-the-loop task. That role may also trigger and clear runs (the simple auth manager
+    has no role between reading DAGs and changing them), so only what it forbids is checked."""
+    service, run_id = service_run.service, service_run.run_id
+    assert service.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}", user="finance").status_code == 200
+    answer = service.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/plan_run/-1/hitlDetails",
+                         user="finance", json={"chosen_options": ["Approve"]})
+    # past the role check (403): plan_run just is no approval task
+    assert answer.status_code == 404 and "Human-in-the-loop detail does not exist" in answer.text, answer.text
+    for path in ("/connections", "/variables"):  # the DMS and SMTP passwords, and settings: op and up
+        assert service.api("GET", path, user="finance").status_code == 403, path
+
+
+def _in_dhaka(timestamp: str) -> str:
+    """A REST API timestamp as the UI shows it in Asia/Dhaka."""
+    return datetime.fromisoformat(timestamp).astimezone(ZoneInfo("Asia/Dhaka")).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     service_run: ServiceRun, tmp_path: Path
 ) -> None:
@@ -101,7 +139,9 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
         if in_ci():
             pytest.fail(f"CI=true, so the UI check must run: {reason}")
         pytest.skip(reason)
-    texts = ui_screenshots.take(service_run.service.url, tmp_path, service_run.run_id)
+    service = service_run.service
+    password = service.password("datateam")
+    texts = ui_screenshots.take(service.url, tmp_path, service_run.run_id, "datateam", password)
 
     for name in ("dag", "dag_docs", "run", "objection_dag", "objection_trigger_form"):
         png = (tmp_path / f"{name}.png").read_bytes()
@@ -109,6 +149,10 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     assert "Latest Run" in texts["dag"]
     assert "Nothing is ever sent or invoiced twice" in texts["dag_docs"]  # the DAG's doc_md
     assert "bill_client.deliver_invoice" in texts["run"]
+    assert "datateam" in texts["run"]  # Triggering User
+    started = service.api("GET", f"/dags/{DAG_ID}/dagRuns/{service_run.run_id}").json()["start_date"]
+    assert "+06:00" in texts["dag"]  # the timezone button of the navigation bar
+    assert _in_dhaka(started) in texts["run"], (started, texts["run"][:1500])
     form = texts["objection_trigger_form"]
     for field in ("Client code", "Billing month", "User ids", "Reason", "Decided by", "Credit or debit",
                   "Bulk CSV file"):

@@ -28,8 +28,8 @@ import pytest
 import redis
 
 from include.dms_billing.demo.demo_dms import generate
-from tests.conftest import PROJECT
 from tests.support.object_store import STORE_CONN_ID, ObjectStore, object_store
+from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, require_redis, scratch_database
 from tools.airflow_service import BROKER, AirflowService, free_port
 from tools.outbox_smtp import Outbox
@@ -81,7 +81,7 @@ def celery_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryRun]:
             "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
             "AIRFLOW_CONN_DMS_BILLING_STORE": store.connection(),
             "DMS_BILLING_DATA": store.url(PREFIX),
-            "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
+            "DMS_BILLING_CONFIG": str(billing_config(tmp_path / "billing.yaml", enabled=False)),  # approval: its own test
             **_remote_logging(store),
         }
         service = AirflowService(tmp_path / "airflow", metadata_url.render_as_string(hide_password=False),

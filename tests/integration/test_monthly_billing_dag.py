@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_COLUMNS, FINANCE_COLUMNS
+from include.dms_billing.ledger.approvals import run_decision
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.deliveries import delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
@@ -88,6 +89,10 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
     states = _states(run)
     assert run.state == "failed"
     assert states[("bill_client.validate", 0)] == "failed"  # BROKEN sorts first
+    # In-process (airflow dags test), nobody could answer finance's approval: not asked, recorded.
+    assert states[("approve_invoices", -1)] == "success"
+    decision = run_decision(_ledger(), run.run_id)
+    assert decision.held == () and decision.decided_by.startswith("not asked: an in-process run")
     # Every client task that ran, the waits included, is labelled with its client in the UI.
     labels = {(ti.task_id, ti.map_index): ti.rendered_map_index for ti in run.get_task_instances()
               if ti.task_id.startswith("bill_client.") and ti.state not in ("upstream_failed", "skipped")}

@@ -88,11 +88,19 @@ def decide(job: dict, report: str, run_id: str) -> dict:
 
 
 def issue_invoice(job: dict, run_id: str) -> dict:
-    from include.dms_billing.flows import delivery_steps
+    """The client's invoice, unless finance held it in this run (the task is then skipped)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.dms_billing.flows import approval_steps, delivery_steps
 
     client, paths = _client(job)
+    engine = ledger()
+    held = approval_steps.held_by(engine, client, run_id)
+    if held is not None:
+        raise AirflowSkipException(f"{client.client_code} {client.billing_month}: invoice held by "
+                                   f"{held.decided_by}; approve it by re-running the month for this client")
     with fail_without_retry():
-        invoice = delivery_steps.issue_invoice_step(ledger(), client, paths, load_config(), run_id).invoice
+        invoice = delivery_steps.issue_invoice_step(engine, client, paths, load_config(), run_id).invoice
     return {"invoice_number": invoice.invoice_number, "total": str(invoice.total), "currency": invoice.currency}
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -153,9 +153,25 @@ class Delivery(_Strict):
         return parseaddr(self.sender)[1].rpartition("@")[2] or "billing.invalid"
 
 
+class Approval(_Strict):
+    """Finance's approval of a delivering run's invoices (``airflow/approval.py``).
+
+    ``on_timeout``: what applies when nobody answers by the first invoice moment (at least
+    ``min_wait_minutes`` after the request): ``approve`` (the draft is finalized, as billing
+    systems do after a grace period) or ``hold`` (no invoice until someone approves by re-running).
+    ``respondents``: the Airflow user ids who may answer.
+    """
+
+    enabled: bool = True
+    on_timeout: Literal["approve", "hold"] = "approve"
+    respondents: tuple[str, ...] = Field(default=("finance",), min_length=1)
+    min_wait_minutes: int = Field(default=60, ge=0)
+
+
 class BillingConfig(_Strict):
     issuer: IssuerConfig = IssuerConfig()
     delivery: Delivery = Delivery()
+    approval: Approval = Approval()
     defaults: Defaults = Defaults()
     clients: dict[str, ClientConfig] = {}
     deadline: RunDeadline = RunDeadline()

@@ -216,3 +216,9 @@ def issue_invoice(
     if row.pdf is None:
         return _keep_rendering(engine, row, render, newly_issued)
     return _issued(row, newly_issued)
+
+
+def pending_lines(engine: sa.Engine, client_code: str, billing_month: str) -> list[InvoiceLine]:
+    """The adjustment lines the client's next invoice for ``billing_month`` would carry (a draft's)."""
+    with engine.connect() as conn:
+        return [_line(row) for row in pending_adjustments(conn, client_code, billing_month)]

@@ -201,3 +201,17 @@ invoice_number_mutex = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("taken_at", sa.DateTime(timezone=True)),
 )
+
+# Finance's approval of a run's invoices (issue 17): one row per answer (a cleared approval task
+# asks again; the latest row of the run is its decision). ``held`` is a JSON list of client codes.
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(250), nullable=False, index=True),
+    sa.Column("billing_month", sa.String(7), nullable=False),
+    sa.Column("held", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.String(250), nullable=False),  # a user id, "timeout", or "not asked: ..."
+    sa.Column("asked", sa.Boolean, nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+)
