@@ -3,7 +3,8 @@ stores it, a run created with the scheduler's own ``create_dagrun`` (which works
 through the plugin-registered reference), the miss handled by the scheduler's ``handle_miss``,
 and the callback run by the function the executor's callback process runs, on the workload as
 it reaches the worker (through JSON). A scheduled run's alert must reach a real SMTP server; a
-manual run's missed deadline sends nothing.
+manual run's missed deadline sends nothing. A run triggered through the REST API (the UI's
+Trigger button) is created by the API server, which works out the deadline the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import structlog
 
 from tests.conftest import PROJECT
+from tests.support.rest_api import rest_api
 
 pytestmark = pytest.mark.airflow
 
@@ -108,3 +110,24 @@ def test_a_manual_runs_missed_deadline_sends_nothing(session, outbox) -> None:
 
     assert _miss(session, deadline) == (True, None)
     assert outbox.messages == []
+
+
+def test_a_run_triggered_through_the_rest_api_gets_its_deadline(session, monkeypatch) -> None:
+    from sqlalchemy import select
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.deadline import Deadline
+
+    _stored_dag(session)
+    # Triggered at 00:00 on 1 April in Dhaka, a run's data interval is March (the month that ended).
+    body = {"logical_date": EID_MONTH[1].isoformat()}
+    with rest_api(monkeypatch) as client:
+        response = client.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json=body)
+    assert response.status_code == 200, response.text
+    run_id = response.json()["dag_run_id"]
+    try:
+        query = select(Deadline.deadline_time).join(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)
+        assert session.scalars(query).all() == [datetime(2025, 4, 4, tzinfo=timezone.utc)]
+    finally:  # the API committed the run; leave the session's database as it was
+        session.delete(session.scalars(select(DagRun).where(DagRun.run_id == run_id)).one())
+        session.commit()

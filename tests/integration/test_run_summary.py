@@ -18,27 +18,19 @@ from include.dms_billing.core.billing_month import billing_window
 from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.outputs.paths import client_month_paths
 from tests.integration.conftest import MAY, run_dag
+from tests.support.rest_api import rest_api
 from tests.support.scenarios import Source, naive
 
 pytestmark = pytest.mark.airflow
 
-
-@pytest.fixture(autouse=True)
-def _everyone_is_admin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-
 NOT_BILLED = 3  # DHAKA1's user 3: inactive, its last login just before May; a May login bills it
 
 
-def _summary(run) -> dict:
+def _summary(run, monkeypatch: pytest.MonkeyPatch) -> dict:
     """What the UI's XCom tab shows for the report task of ``run``: the REST API's XCom entry,
-    deserialized, as the tab asks for it (the simple auth manager logs everyone in as admin)."""
-    from fastapi.testclient import TestClient
-
-    from airflow.api_fastapi.app import create_app
-
+    deserialized, as the tab asks for it."""
     path = f"/api/v2/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances/report/xcomEntries/run_summary"
-    with TestClient(create_app("core")) as client:
+    with rest_api(monkeypatch) as client:
         response = client.get(path, params={"deserialize": True, "stringify": False})
     assert response.status_code == 200, response.text
     return response.json()["value"]
@@ -53,13 +45,13 @@ def _late_login(source: Source, user_id: int) -> None:
 
 
 def test_the_runs_summary_names_each_clients_counts_and_warnings(
-    airflow_db, source: Source, outbox, data_root: Path
+    airflow_db, source: Source, outbox, data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conf = {"billing_month": str(MAY), "clients": ["BROKEN", "DHAKA1"], "deliver": True}
     run = run_dag(conf)
 
     assert run.state == "failed"  # BROKEN gets no list: the report task fails, its summary is there
-    summary = _summary(run)
+    summary = _summary(run, monkeypatch)
     assert summary["billing_month"] == str(MAY) and summary["held"] == {}
     assert summary["clients"]["BROKEN"]["result"].startswith("FAILED: validation failed")
     listed = read_summary(client_month_paths(str(MAY), "DHAKA1", data_root))
@@ -76,6 +68,6 @@ def test_the_runs_summary_names_each_clients_counts_and_warnings(
     rerun = run_dag({**conf, "clients": ["DHAKA1"]})
 
     assert rerun.state == "success"
-    [_, revised] = _summary(rerun)["warnings"]
+    [_, revised] = _summary(rerun, monkeypatch)["warnings"]
     assert revised.startswith("DHAKA1: sealed list kept; recomputed differs: revision ")
     assert revised.endswith("(1 added, 0 removed, 0 reason changed); invoice unchanged")
