@@ -126,8 +126,8 @@ def test_a_run_triggered_through_the_rest_api_gets_its_deadline(session, monkeyp
     assert response.status_code == 200, response.text
     run_id = response.json()["dag_run_id"]
     try:
-        query = select(Deadline.deadline_time).join(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)
-        assert session.scalars(query).all() == [datetime(2025, 4, 4, tzinfo=timezone.utc)]
+        deadlines = select(Deadline.deadline_time).join(DagRun).where(DagRun.run_id == run_id)
+        assert session.scalars(deadlines).all() == [datetime(2025, 4, 4, tzinfo=timezone.utc)]
     finally:  # the API committed the run; leave the session's database as it was
         session.delete(session.scalars(select(DagRun).where(DagRun.run_id == run_id)).one())
         session.commit()
