@@ -74,9 +74,11 @@ service: venv
 test: venv
 	$(PY) -m pytest
 
-# A month close at scale (100 clients, 500,000 users, 5M/10M/20M logins a month) on the local
-# PostgreSQL, measured against the database's own floor; writes docs/benchmarks.md. The first
-# run loads the database (7 to 15 minutes); later runs reuse it.
+# A month close at scale on the local PostgreSQL: 100 and then 1,000 clients over the same 500,000
+# users (one client of 50,000), 2.5M/5M/25M logins a month; the stages against the database's
+# own floor, the whole month through `airflow dags test` and through the scheduler; writes
+# docs/benchmarks.md. The first run loads each database (9 to 14 minutes); later runs reuse them.
+# A small try: $(PY) -m tools.bench --clients 20 --users 20000 --months 2023-11 (--help for more).
 bench: venv
 	$(PY) -m tools.bench
 

@@ -70,6 +70,37 @@ def browser() -> Iterator:
         driver.quit()
 
 
+def _sign_in(driver, wait, base_url: str, user: str, password: str) -> None:
+    """Sign in on the simple auth manager's login page, then choose Dhaka time as a user would."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+
+    driver.get(base_url.rstrip("/") + "/auth/login")
+    wait.until(seen.element_to_be_clickable((By.NAME, "username"))).send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+    wait.until(lambda _: "/auth/login" not in driver.current_url)
+    # what the UI's timezone selector stores (JSON): the pages opened next read it as they load
+    driver.execute_script("localStorage.setItem('timezone', JSON.stringify(arguments[0]))", UI_TIMEZONE)
+
+
+def take_approval(base_url: str, out_dir: Path, run_id: str, user: str, password: str, ready: str) -> str:
+    """Sign in as ``user`` (finance) and save ``approval.png``: the run's waiting approval under
+    Required actions, once ``ready`` (e.g. a client code of its body) shows; return the page's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with browser() as driver:
+        wait = WebDriverWait(driver, TIMEOUT)
+        _sign_in(driver, wait, base_url, user, password)
+        driver.get(f"{base_url.rstrip('/')}/dags/{BILLING_DAG}/runs/{run_id}/tasks/approve_invoices/required_actions")
+        wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), ready))
+        driver.save_screenshot(str(out_dir / "approval.png"))
+        return driver.find_element(By.TAG_NAME, "body").text
+
+
 def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) -> dict[str, str]:
     """Sign in as ``user``, save ``{name}.png`` under ``out_dir`` for each page; return name -> its text."""
     from selenium.webdriver.common.by import By
@@ -100,14 +131,7 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) ->
             driver.save_screenshot(str(out_dir / f"{name}.png"))
             texts[name] = dialog_text() if dialog else driver.find_element(By.TAG_NAME, "body").text
 
-        driver.get(base_url.rstrip("/") + "/auth/login")
-        wait.until(seen.element_to_be_clickable((By.NAME, "username"))).send_keys(user)
-        driver.find_element(By.NAME, "password").send_keys(password)
-        driver.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
-        wait.until(lambda _: "/auth/login" not in driver.current_url)
-        # what the UI's timezone selector stores (JSON): the pages below read it as they load
-        driver.execute_script("localStorage.setItem('timezone', JSON.stringify(arguments[0]))", UI_TIMEZONE)
-
+        _sign_in(driver, wait, base_url, user, password)
         show(f"/dags/{BILLING_DAG}", BILLING_DAG)
         wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), "Latest Run"))
         save("dag")

@@ -21,6 +21,7 @@ from include.dms_billing.ledger.approvals import run_decision
 from include.dms_billing.ledger.db import ledger_engine
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, scratch_database
+from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
 
@@ -65,6 +66,11 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
             assert len(asked) == 1 and "finance@sokrio.example" in asked[0]["To"]
             html = asked[0].get_body(("html",)).get_content()
             assert "MEGHNA" in html and "PADMA" in html
+
+            if not ui_screenshots.missing():  # what finance sees in the UI (skipped without Chromium)
+                page = ui_screenshots.take_approval(service.url, tmp_path / "ui", run_id, "finance",
+                                                    service.password("finance"), ready="PADMA")
+                assert "MEGHNA" in page and "Approve" in page and "Hold all" in page
 
             path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL}/-1/hitlDetails"
             detail = service.api("GET", path, user="finance").json()

@@ -25,7 +25,7 @@ HOLD_HELP = "Client codes whose invoice is not issued in this run (with Approve)
 
 def _hold_param(codes: list[str] | None = None) -> Param:
     items: dict[str, Any] = {"type": "string", **({"enum": codes} if codes else {})}
-    return Param([], type="array", items=items, title="Clients to hold", description=HOLD_HELP)
+    return Param([], type=["array", "null"], items=items, title="Clients to hold", description=HOLD_HELP)
 
 
 class _UntemplatedSmtpNotifier(SmtpNotifier):

@@ -11,7 +11,8 @@ working hours, only while a user is active and not deleted.
 
 Every client's first users are the planted cases of contract section 2 (``PLANTED_CASES``,
 in that order; ``planted_user_id`` gives their ids), placed at the client's own local
-midnights. Client ``n`` owns user ids ``(n - 1) * users_per_client + 1`` onwards.
+midnights. Client ``n`` owns user ids ``(n - 1) * users_per_client + 1`` onwards (with
+``client_sizes``, the ids after the previous client's).
 
 Rows are generated client by client and streamed into the database, so memory depends on the
 users of one client, never on the number of logins.
@@ -23,7 +24,7 @@ import argparse
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import count
+from itertools import accumulate, count
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -70,6 +71,7 @@ def generate(
     logins_per_user_month: float = 12,
     months: Sequence[BillingMonth] = DEFAULT_MONTHS,
     month_logins: Mapping[BillingMonth, float] | None = None,
+    client_sizes: Sequence[int] | None = None,
     progress: bool = False,
 ) -> dict[str, int]:
     """(Re)create the demo DMS at ``url``; returns the rows written per table.
@@ -78,23 +80,28 @@ def generate(
     always written). ``logins_per_user_month`` times the number of users is about the logins
     of a month: the users who can log in that month make up for those who cannot.
     ``month_logins`` (month -> logins per user) replaces both, for months of different traffic.
-    Indexes are built after the load.
+    ``client_sizes`` (users of each client, in order) replaces ``clients`` and
+    ``users_per_client``: real clients differ in size. Indexes are built after the load.
     """
-    if users_per_client < len(PLANTED_CASES):
-        raise ValueError(f"users_per_client must be at least {len(PLANTED_CASES)} (the planted cases)")
+    sizes = list(client_sizes) if client_sizes is not None else [users_per_client] * clients
+    if min(sizes) < len(PLANTED_CASES):
+        raise ValueError(f"every client needs at least {len(PLANTED_CASES)} users (the planted cases)")
     engine_url = sa.make_url(url)
     _make_sqlite_dir(engine_url)
     engine = sa.create_engine(engine_url)
     try:
         means = dict(month_logins) if month_logins is not None else dict.fromkeys(months, logins_per_user_month)
         create_source_schema(engine, indexes=False)
-        all_clients = demo_clients(seed, clients)
+        all_clients = demo_clients(seed, len(sizes))
         counts = dict.fromkeys(SOURCE_COLUMNS, 0)
         client_rows = [client.row() for client in all_clients]
         counts["clients"] = bulk_load(engine, "clients", SOURCE_COLUMNS["clients"], client_rows)
         change_ids, login_ids, fakers = count(1), count(1), _fakers()
-        for client in tqdm(all_clients, desc="clients", unit="client", disable=not progress):
-            users = client_users(seed, client, users_per_client, fakers)
+        firsts = accumulate(sizes[:-1], initial=1)
+        clients_and_ids = tqdm(zip(all_clients, sizes, firsts, strict=True), desc="clients", unit="client",
+                               total=len(sizes), disable=not progress)
+        for client, size, first in clients_and_ids:
+            users = client_users(seed, client, size, first, fakers)
             logins_rng = random.Random(f"{seed}:{client.code}:logins")
             for table, rows in (
                 ("users", user_rows(users)),

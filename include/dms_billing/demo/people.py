@@ -2,7 +2,7 @@
 and their ``clients``, ``users`` and ``user_status_changes`` rows.
 
 Client ``n`` owns user ids ``(n - 1) * users_per_client + 1`` onwards, its planted cases first
-(``planted_user_id``).
+(``planted_user_id``); with clients of different sizes, each client's ids follow the previous one's.
 """
 
 from __future__ import annotations
@@ -134,15 +134,14 @@ def demo_user(
 
 
 def client_users(
-    seed: int, client: DemoClient, users_per_client: int, fakers: tuple[Faker, Faker]
+    seed: int, client: DemoClient, size: int, first: int, fakers: tuple[Faker, Faker]
 ) -> list[DemoUser]:
-    """The client's users: the planted cases first, then random ones."""
+    """The client's ``size`` users, ids from ``first``: the planted cases first, then random ones."""
     rng = random.Random(f"{seed}:{client.code}:users")
     for fake in fakers:
         fake.seed_instance(f"{seed}:{client.code}")
     lives = [*planted_lifecycles(client.timezone).values()]
-    lives += [random_lifecycle(rng) for _ in range(users_per_client - len(lives))]
-    first = first_user_id(client.id, users_per_client)
+    lives += [random_lifecycle(rng) for _ in range(size - len(lives))]
     return [demo_user(rng, fakers, client, first + i, life) for i, life in enumerate(lives)]
 
 

@@ -160,6 +160,20 @@ def test_counts_ids_and_usernames(demo, rows) -> None:
     assert len({(u["client_id"], u["username"]) for u in rows["users"]}) == len(rows["users"])
 
 
+def test_clients_of_different_sizes_own_consecutive_user_ids(tmp_path: Path) -> None:
+    sizes = [60, 25, 40]
+    url = f"sqlite:///{tmp_path / 'sized.sqlite'}"
+    generate(url, seed=SEED, client_sizes=sizes, logins_per_user_month=1)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            spans = conn.execute(sa.text(
+                "SELECT client_id, min(id), max(id), count(*) FROM users GROUP BY client_id ORDER BY client_id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(span) for span in spans] == [(1, 1, 60, 60), (2, 61, 85, 25), (3, 86, 125, 40)]
+
+
 def test_clients_span_timezones_east_and_west_of_dhaka(clients) -> None:
     assert [c["code"] for c in clients.values()][:5] == ["MEGHNA", "PADMA", "JAMUNA", "TEESTA", "KARNAPHULI"]
     assert {"Asia/Dhaka", "Asia/Kolkata", "Europe/London"} <= {c["timezone"] for c in clients.values()}
