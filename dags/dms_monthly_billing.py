@@ -181,11 +181,11 @@ def dms_monthly_billing():
         return monthly_tasks.finance_summary(plan, run_id)
 
     @task(trigger_rule="all_done", retries=0)
-    def report(plan: list[dict]) -> None:
-        """Print every client's counts and outputs; fail the run if any client has no list."""
+    def report(plan: list[dict], run_id=None) -> None:
+        """Print every client's counts, warnings and held invoices; fail the run if any client has no list."""
         from include.dms_billing.airflow import monthly_tasks
 
-        monthly_tasks.report(plan)
+        monthly_tasks.report(plan, run_id)
 
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)  # the failed task alerted already
     def any_task_failed() -> None:

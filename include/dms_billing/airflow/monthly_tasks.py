@@ -10,7 +10,6 @@ tasks must not pay for the pandas, Alembic and XlsxWriter that only a client's s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -133,17 +132,19 @@ def finance_summary(plan: list[dict], run_id: str) -> str | None:
     return path
 
 
-def report(plan: list[dict], held: Mapping[str, str] | None = None) -> None:
+def report(plan: list[dict], run_id: str) -> None:
     """Print every client's counts, warnings and outputs, hand the run's summary to the UI (the
-    XCom ``run_summary``), then fail the run if any client has no list. ``held``: the clients
-    whose invoice is held, and why (none until the finance approval names them)."""
+    XCom ``run_summary``), then fail the run if any client has no list. The clients finance held
+    in this run are named, with who held them (the ledger's approval decision)."""
+    from include.dms_billing.ledger.approvals import run_decision
     from include.dms_billing.outputs.run_report import collect, render, summary
 
     if not plan:
         return
     month = plan[0]["job"]["billing_month"]
     outcomes = collect(month, [p["job"]["client_code"] for p in plan])
-    held = dict(held or {})
+    decision = run_decision(ledger(), run_id)
+    held = {code: f"held by {decision.decided_by}" for code in decision.held} if decision else {}
     print(render(month, outcomes, held))
     _show_in_ui(RUN_SUMMARY_KEY, summary(month, outcomes, held))
     failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
