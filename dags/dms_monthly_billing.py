@@ -51,7 +51,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 from billing_sensors import WaitForClientMoment
 
 from include.dms_billing.airflow.approval import FinanceApproval
-
+from include.dms_billing.airflow.deadline import month_run_deadline
 from include.dms_billing.airflow.params import (
     CLIENT_TASKS,
     MONTH_PATTERN,
@@ -75,6 +75,7 @@ TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice d
     doc_md=__doc__,
     tags=["billing", "dms"],
     default_args=default_args(),
+    deadline=month_run_deadline(),
     params={
         "billing_month": Param(
             None,
@@ -180,11 +181,11 @@ def dms_monthly_billing():
         return monthly_tasks.finance_summary(plan, run_id)
 
     @task(trigger_rule="all_done", retries=0)
-    def report(plan: list[dict]) -> None:
-        """Print every client's counts and outputs; fail the run if any client has no list."""
+    def report(plan: list[dict], run_id=None) -> None:
+        """Print every client's counts, warnings and held invoices; fail the run if any client has no list."""
         from include.dms_billing.airflow import monthly_tasks
 
-        monthly_tasks.report(plan)
+        monthly_tasks.report(plan, run_id)
 
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)  # the failed task alerted already
     def any_task_failed() -> None:

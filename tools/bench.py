@@ -861,8 +861,9 @@ def render_report(results: list[tuple[Spec, SpecResults]], analysis: str) -> str
         "user (status and when it was set, latest login, logins in the month) in one query. The "
         f"whole month ({BENCH_MONTH}, delivering to a local SMTP server, the ledger on PostgreSQL) "
         "runs through `airflow dags test` and through Airflow as a service on loopback "
-        "(`tools/bench_service.py`: api-server, scheduler, dag-processor, triggerer, Airflow's "
-        "default parallelism), timed from the trigger to the run's success.", "",
+        "(`tools/bench_service.py`: api-server, scheduler, dag-processor, triggerer, the "
+        "parallelism `tools/airflow_service.py` sizes for the machine; Celery with two workers on "
+        "this machine), timed from the trigger to the run's success.", "",
         *(f"- {describe(spec, r)}" for spec, r in results), "",
         f"## {TARGETS}", "", "| target | measured | verdict |", "|---|---|---|",
         *issue16_targets(small, large), *issue6_targets(small.months), "",

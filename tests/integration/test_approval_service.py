@@ -93,6 +93,9 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
             ledger = ledger_engine(ledger_url)
             decision = run_decision(ledger, run_id)
             assert decision.held == ("PADMA",) and decision.decided_by == "finance" and decision.asked
+            shown = service.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/report/xcomEntries/run_summary",
+                                params={"deserialize": True, "stringify": False})  # the run's summary in the UI
+            assert shown.json()["value"]["held"] == {"PADMA": "held by finance"}, shown.text
 
             # Releasing the held client: a run for it alone, which nobody answers in time.
             billing_config(config, min_wait_minutes=0)

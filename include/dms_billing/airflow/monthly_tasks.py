@@ -20,6 +20,8 @@ from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.outputs.storage import storage_path
 
+RUN_SUMMARY_KEY = "run_summary"  # the report task's XCom: the run's summary, as the UI shows it
+
 
 def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
     client = ClientJob.from_dict(job)
@@ -130,19 +132,33 @@ def finance_summary(plan: list[dict], run_id: str) -> str | None:
     return path
 
 
-def report(plan: list[dict]) -> None:
-    """Print every client's counts and outputs; fail the run if any client has no list."""
-    from include.dms_billing.outputs.run_report import collect, render
+def report(plan: list[dict], run_id: str) -> None:
+    """Print every client's counts, warnings and outputs, hand the run's summary to the UI (the
+    XCom ``run_summary``), then fail the run if any client has no list. The clients finance held
+    in this run are named, with who held them (the ledger's approval decision)."""
+    from include.dms_billing.ledger.approvals import run_decision
+    from include.dms_billing.outputs.run_report import collect, render, summary
 
     if not plan:
         return
     month = plan[0]["job"]["billing_month"]
     outcomes = collect(month, [p["job"]["client_code"] for p in plan])
-    print(render(month, outcomes))
+    decision = run_decision(ledger(), run_id)
+    held = {code: f"held by {decision.decided_by}" for code in decision.held} if decision else {}
+    print(render(month, outcomes, held))
+    _show_in_ui(RUN_SUMMARY_KEY, summary(month, outcomes, held))
     failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
     if failed:
         with fail_without_retry():
             raise ValueError(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))
+
+
+def _show_in_ui(key: str, value: dict) -> None:
+    """An XCom of the running task, pushed now so that it is there even when the task then fails:
+    the UI shows it in the task instance's XCom tab (the Task SDK cannot set a run's note)."""
+    from airflow.sdk import get_current_context
+
+    get_current_context()["ti"].xcom_push(key, value)
 
 
 def record_objections(params: dict, run_id: str) -> list[dict]:

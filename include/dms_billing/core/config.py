@@ -93,6 +93,13 @@ class Calendar(_Strict):
     extra_closures: tuple[date, ...] = ()
 
 
+class RunDeadline(_Strict):
+    """When the data team hears that a scheduled month's run is late: ``after_invoice_day_hours``
+    after the latest invoice day any client can have that month begins (``work_calendar.run_deadline``)."""
+
+    after_invoice_day_hours: int = Field(default=12, ge=1, le=7 * 24)
+
+
 PreviewDays = Annotated[int, Field(ge=1, le=27)]
 
 
@@ -167,6 +174,7 @@ class BillingConfig(_Strict):
     approval: Approval = Approval()
     defaults: Defaults = Defaults()
     clients: dict[str, ClientConfig] = {}
+    deadline: RunDeadline = RunDeadline()
 
     def status_map(self, client_code: str) -> StatusMap:
         client = self.clients.get(client_code)
@@ -175,6 +183,11 @@ class BillingConfig(_Strict):
     def calendar(self, client_code: str) -> Calendar:
         client = self.clients.get(client_code)
         return (client and client.calendar) or self.defaults.calendar
+
+    def calendars(self) -> list[Calendar]:
+        """Every calendar a client can have: the default (any client without its own) and each client's."""
+        own = [c.calendar for c in self.clients.values() if c.calendar]
+        return list(dict.fromkeys([self.defaults.calendar, *own]))
 
     def plan(self, client_code: str) -> Plan:
         """The client's plan; a client without one cannot be invoiced (no guessing on money)."""

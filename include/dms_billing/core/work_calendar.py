@@ -8,14 +8,17 @@ as an on-time run would have.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import holidays
 
 from include.dms_billing.core.billing_month import BillingMonth
-from include.dms_billing.core.config import Calendar
+from include.dms_billing.core.config import BillingConfig, Calendar
 
 MAX_CLOSED_DAYS = 31  # a calendar closed for a whole month is a configuration error
+# UTC-12, the westmost offset of any timezone: no client's local midnight comes later. Client
+# timezones live in the DMS, which the scheduler (where the deadline is worked out) does not read.
+WESTMOST = timezone(timedelta(hours=-12))
 
 
 class CalendarError(ValueError):
@@ -43,3 +46,11 @@ def first_working_day_of(month: BillingMonth, calendar: Calendar) -> date:
 def invoice_date(billing_month: BillingMonth, calendar: Calendar) -> date:
     """The invoice date for ``billing_month``: the first working day of the next month."""
     return first_working_day_of(billing_month.next(), calendar)
+
+
+def run_deadline(billing_month: BillingMonth, config: BillingConfig) -> datetime:
+    """When a run of ``billing_month`` should be done (UTC): ``deadline.after_invoice_day_hours``
+    after the latest invoice day of any calendar begins, in the westmost timezone."""
+    latest = max(invoice_date(billing_month, calendar) for calendar in config.calendars())
+    start = datetime.combine(latest, time(0), tzinfo=WESTMOST)
+    return (start + timedelta(hours=config.deadline.after_invoice_day_hours)).astimezone(timezone.utc)

@@ -1,4 +1,6 @@
-"""The end-of-run report: per client, billable counts by reason and where every output went.
+"""The end-of-run report: per client, billable counts by reason, the data-quality warnings and
+where every output went; and the same counts and warnings as the run's summary, a plain dict
+the DAG's report task hands to Airflow for the UI.
 
 Read from the files the run wrote, so it can be printed by the DAG's last task and again, later,
 by ``python -m include.dms_billing.outputs.run_report --month YYYY-MM`` (``make demo`` does).
@@ -8,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tabulate import tabulate
 
@@ -68,7 +71,45 @@ def collect(billing_month: str, client_codes: Iterable[str], root: StoragePath |
     return outcomes
 
 
-def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
+def warnings(outcomes: list[ClientOutcome]) -> list[str]:
+    """What a person should look at although the run went through: users whose status at month
+    end is their current one (no status change recorded before the end), and sealed lists whose
+    recomputation differs (kept as a revision; the invoice unchanged)."""
+    lines = []
+    for o in outcomes:
+        if o.summary and o.summary.status_from_current:
+            count = o.summary.status_from_current
+            users = f"{count} user{'' if count == 1 else 's'}"
+            lines.append(f"{o.client_code}: {users} without a status change before the month's end: "
+                         "status at month end taken from the current status (status_source=current)")
+        if o.recheck and o.recheck.revision:
+            lines.append(f"{o.client_code}: {o.result()}")
+    return lines
+
+
+def _counts(o: ClientOutcome) -> dict[str, Any]:
+    s = o.summary
+    if s is None:
+        return {"result": f"FAILED: {o.problem}"}
+    return {"users": s.users_in_snapshot, "billable": s.billable, **s.by_reason,
+            "status_from_current": s.status_from_current, "result": o.result()}
+
+
+def summary(billing_month: str, outcomes: list[ClientOutcome], held: Mapping[str, str]) -> dict[str, Any]:
+    """The run's summary: each client's counts and result, the warnings, and the clients whose
+    invoice is held (code: why)."""
+    return {"billing_month": billing_month, "clients": {o.client_code: _counts(o) for o in outcomes},
+            "warnings": warnings(outcomes), "held": dict(sorted(held.items()))}
+
+
+def _held_line(held: Mapping[str, str] | None) -> str:
+    """The held clients, when known (the run knows them; the command line does not)."""
+    if held is None:
+        return ""
+    return "\nHeld clients: " + ("; ".join(f"{code} ({why})" for code, why in sorted(held.items())) or "none")
+
+
+def render(billing_month: str, outcomes: list[ClientOutcome], held: Mapping[str, str] | None = None) -> str:
     rows = []
     for o in outcomes:
         s = o.summary
@@ -94,7 +135,9 @@ def render(billing_month: str, outcomes: list[ClientOutcome]) -> str:
         for o in outcomes
         if o.summary
     ]
-    return f"Billing month {billing_month}\n\n{table}\n\nOutputs:\n" + "\n".join(paths)
+    found = "\n".join(f"  {line}" for line in warnings(outcomes)) or "  none"
+    return (f"Billing month {billing_month}\n\n{table}\n\nWarnings:\n{found}{_held_line(held)}\n\n"
+            "Outputs:\n" + "\n".join(paths))
 
 
 def main() -> None:

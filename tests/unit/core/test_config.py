@@ -65,3 +65,19 @@ def test_preview_defaults_and_per_client_settings_fall_back_key_by_key() -> None
 def test_preview_days_are_bounded() -> None:
     with pytest.raises(ConfigError, match="clients.X.preview.days_before"):
         parse_config({"clients": {"X": {"preview": {"days_before": 0}}}})
+
+
+def test_the_deadline_margin_defaults_to_12_hours_and_is_bounded() -> None:
+    assert parse_config({}).deadline.after_invoice_day_hours == 12
+    assert parse_config({"deadline": {"after_invoice_day_hours": 36}}).deadline.after_invoice_day_hours == 36
+    with pytest.raises(ConfigError, match="deadline.after_invoice_day_hours"):
+        parse_config({"deadline": {"after_invoice_day_hours": 0}})
+
+
+def test_calendars_are_the_default_and_each_clients_own_once() -> None:
+    config = parse_config({"clients": {
+        "A": {"calendar": {"country": "IN"}},
+        "B": {"calendar": {"country": "IN"}},
+        "C": {"cc": ["c@x.example"]},
+    }})
+    assert [c.country for c in config.calendars()] == ["BD", "IN"]
