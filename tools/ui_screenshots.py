@@ -5,7 +5,7 @@ Uses Debian's ``chromium`` and ``chromium-driver`` packages (``/usr/bin/chromium
 starts with the flags this machine's closed network needs (no background networking).
 
 ``take(base_url, out_dir, run_id, user, password)`` signs in on the simple auth manager's login
-page, then saves five pages and returns each page's visible text, so a test can check what the
+page, then saves six pages and returns each page's visible text, so a test can check what the
 data team would see: the billing DAG, its documentation (the *Dag Docs* dialog, i.e.
 ``doc_md``), a run with its mapped client tasks, the objection DAG, and the objection DAG's
 trigger form.
@@ -141,6 +141,8 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) ->
 
         show(f"/dags/{BILLING_DAG}/runs/{run_id}", "bill_client")
         save("run")
+        show(f"/dags/{BILLING_DAG}/runs/{run_id}/tasks/group/bill_client", "deliver_invoice")
+        save("task_instances")  # the run's client tasks, each labelled with its client code
 
         show(f"/dags/{OBJECTION_DAG}", OBJECTION_DAG)
         save("objection_dag")

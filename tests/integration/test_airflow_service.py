@@ -143,12 +143,14 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     password = service.password("datateam")
     texts = ui_screenshots.take(service.url, tmp_path, service_run.run_id, "datateam", password)
 
-    for name in ("dag", "dag_docs", "run", "objection_dag", "objection_trigger_form"):
+    for name in ("dag", "dag_docs", "run", "task_instances", "objection_dag", "objection_trigger_form"):
         png = (tmp_path / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
     assert "Latest Run" in texts["dag"]
     assert "Nothing is ever sent or invoiced twice" in texts["dag_docs"]  # the DAG's doc_md
     assert "bill_client.deliver_invoice" in texts["run"]
+    for client in CLIENTS:  # the run's task list names each mapped task's client, not 0 and 1
+        assert client in texts["task_instances"], (client, texts["task_instances"][:1500])
     assert "datateam" in texts["run"]  # Triggering User
     started = service.api("GET", f"/dags/{DAG_ID}/dagRuns/{service_run.run_id}").json()["start_date"]
     assert "+06:00" in texts["dag"]  # the timezone button of the navigation bar
