@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.money import minor_units
+from include.dms_billing.core.parties import Bin, IssuerConfig, Text
+from include.dms_billing.core.parties import Strict as _Strict
 
 CONFIG_ENV = "DMS_BILLING_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "billing.yaml"
@@ -31,10 +33,6 @@ class ConfigError(ValueError):
     """The configuration file is missing or invalid; the message names every bad key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
@@ -44,6 +42,8 @@ def _known_currency(code: str) -> str:
 
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+
+
 
 
 class StatusMap(_Strict):
@@ -76,6 +76,16 @@ class Plan(_Strict):
     vat_rate: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
     payment_terms_days: int = Field(default=15, ge=0)
     prices: tuple[Price, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _prices_in_minor_units(self) -> Plan:
+        """A price finer than the currency's minor unit is refused, so that every line's amount
+        (count x price) is exact and the lines per reason add up to the subscriptions amount."""
+        digits = minor_units(self.currency)
+        fine = [str(p.unit_price) for p in self.prices if p.unit_price != p.unit_price.quantize(Decimal(1).scaleb(-digits))]
+        if fine:
+            raise ValueError(f"unit prices finer than {self.currency}'s {digits} decimals: {fine}")
+        return self
 
     def unit_price(self, month: BillingMonth) -> Decimal:
         """The price in force for ``month``: the latest price whose ``from`` is not after it."""
@@ -119,6 +129,12 @@ class ClientPreview(_Strict):
 
 
 class ClientConfig(_Strict):
+    """A client's own settings. ``legal_name``, ``address`` and ``bin`` are printed on its tax
+    invoice as the buyer (Mushak-6.3); ``legal_name`` defaults to the DMS ``clients.name``."""
+
+    legal_name: Text | None = None
+    address: tuple[Text, ...] = ()
+    bin: Bin | None = None
     plan: Plan | None = None
     calendar: Calendar | None = None
     status_map: StatusMap | None = None
@@ -132,14 +148,11 @@ class Defaults(_Strict):
     preview: Preview = Preview()
 
 
-class IssuerConfig(_Strict):
-    """Sokrio as printed on invoices; ``invoice_prefix`` starts every invoice number."""
+class Objections(_Strict):
+    """How long a client has to object to a month's bill: ``days_after_invoice`` calendar days
+    after the invoice date, moved to the next working day if that is a day off."""
 
-    name: str = "Sokrio Technologies Ltd"
-    address: tuple[str, ...] = ("House 12, Road 7, Block C, Banani", "Dhaka 1213, Bangladesh")
-    email: str = "billing@sokrio.example"
-    vat_registration: str = "000000000-0101"
-    invoice_prefix: str = Field(default="SKR", pattern=r"^[A-Z]{2,8}$")
+    days_after_invoice: int = Field(default=7, ge=1, le=60)
 
 
 class Delivery(_Strict):
@@ -175,6 +188,11 @@ class BillingConfig(_Strict):
     defaults: Defaults = Defaults()
     clients: dict[str, ClientConfig] = {}
     deadline: RunDeadline = RunDeadline()
+    objections: Objections = Objections()
+
+    def client(self, client_code: str) -> ClientConfig:
+        """The client's own settings (all defaults for a client the configuration does not name)."""
+        return self.clients.get(client_code) or ClientConfig()
 
     def status_map(self, client_code: str) -> StatusMap:
         client = self.clients.get(client_code)

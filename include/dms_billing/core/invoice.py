@@ -7,34 +7,83 @@ elsewhere. Every amount is a Decimal rounded half-up at the currency's minor uni
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.columns import BILLABLE_REASONS, REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.money import round_money
+
+if TYPE_CHECKING:
+    from include.dms_billing.core.parties import IssuerConfig
 
 SUBSCRIPTIONS = "subscriptions"
 ADJUSTMENT = "adjustment"
 
 
+# What each billable reason's line says (contract section 2).
+REASON_LINES = {
+    REASON_ACTIVE: "Active users at month end",
+    REASON_RECENT_LOGIN: "Inactive users who logged in during the month",
+}
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    """One way to pay, as printed: a title ("Bank transfer", "bKash") and its labelled details."""
+
+    title: str
+    details: tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class Issuer:
-    """Who bills: printed on every invoice; ``prefix`` starts every invoice number."""
+    """Who bills (the seller): printed on every invoice as it was when the invoice was issued;
+    ``prefix`` starts every invoice number."""
 
     name: str
     address: tuple[str, ...]
     email: str
-    vat_registration: str
+    vat_registration: str  # the BIN
     prefix: str
+    phone: str = ""
+    payment: tuple[PaymentMethod, ...] = ()
+    signatory_name: str = ""
+    signatory_designation: str = ""
+
+
+def invoice_issuer(config: IssuerConfig) -> Issuer:
+    """The issuer as an invoice records it: payment instructions become labelled lines."""
+    methods = []
+    if config.payment.bank:
+        bank = config.payment.bank
+        details = [("Bank", bank.bank), ("Branch", bank.branch), ("Account name", bank.account_name),
+                   ("Account number", bank.account_number), ("Routing number", bank.routing_number),
+                   ("SWIFT", bank.swift)]
+        methods.append(PaymentMethod("Bank transfer", tuple((k, v) for k, v in details if v)))
+    for wallet in config.payment.mobile:
+        methods.append(PaymentMethod(wallet.provider, (("Account", f"{wallet.number} ({wallet.account_type})"),)))
+    signatory = config.signatory
+    return Issuer(
+        name=config.name, address=config.address, email=config.email, vat_registration=config.bin,
+        prefix=config.invoice_prefix, phone=config.phone or "", payment=tuple(methods),
+        signatory_name=signatory.name if signatory else "",
+        signatory_designation=signatory.designation if signatory else "",
+    )
 
 
 @dataclass(frozen=True)
 class BillTo:
+    """The buyer: ``client_name`` is its legal name, ``address`` and ``bin`` from the configuration."""
+
     client_code: str
     client_name: str
     email: str
+    address: tuple[str, ...] = ()
+    bin: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +93,7 @@ class InvoiceLine:
     quantity: int
     unit_price: Decimal
     amount: Decimal
+    reason: str = ""  # a subscriptions line's billable reason; empty on older invoices' single line
 
 
 @dataclass(frozen=True)
@@ -66,6 +116,22 @@ class Invoice:
     total: Decimal
     notes: tuple[str, ...] = field(default=())
     credit_carried_forward: Decimal = Decimal(0)  # credit beyond this invoice, owed on the next
+    timezone: str = ""  # the client's: the billing period's days are its calendar days
+    objection_deadline: date | None = None  # the last day an objection to this bill is taken
+
+    @property
+    def period_start(self) -> date:
+        return BillingMonth.parse(self.billing_month).first_day
+
+    @property
+    def period_end(self) -> date:
+        """The billing period's last day (inclusive)."""
+        return BillingMonth.parse(self.billing_month).next().first_day - timedelta(days=1)
+
+    @property
+    def by_reason(self) -> dict[str, int]:
+        """Billable users by reason, from the lines (empty for an older invoice with one line)."""
+        return {line.reason: line.quantity for line in self.lines if line.kind == SUBSCRIPTIONS and line.reason}
 
     def finance_row(self) -> dict[str, str]:
         """The invoice as one row of the finance summary (contract section 6)."""
@@ -91,13 +157,23 @@ def month_name(billing_month: str) -> str:
     return BillingMonth.parse(billing_month).first_day.strftime("%B %Y")
 
 
-def subscriptions_line(billable_count: int, unit_price: Decimal, billing_month: str, currency: str) -> InvoiceLine:
-    return InvoiceLine(
-        kind=SUBSCRIPTIONS,
-        description=f"DMS user subscriptions, {month_name(billing_month)}",
-        quantity=billable_count,
-        unit_price=unit_price,
-        amount=round_money(unit_price * billable_count, currency),
+def subscriptions_lines(
+    by_reason: Mapping[str, int], unit_price: Decimal, billing_month: str, currency: str
+) -> tuple[InvoiceLine, ...]:
+    """One line per billable reason, both always shown (a zero count says so)."""
+    unknown = set(by_reason) - set(BILLABLE_REASONS)
+    if unknown:
+        raise ValueError(f"not billable reasons: {sorted(unknown)}")
+    return tuple(
+        InvoiceLine(
+            kind=SUBSCRIPTIONS,
+            description=f"DMS user subscriptions, {month_name(billing_month)}: {REASON_LINES[reason].lower()}",
+            quantity=by_reason.get(reason, 0),
+            unit_price=unit_price,
+            amount=round_money(unit_price * by_reason.get(reason, 0), currency),
+            reason=reason,
+        )
+        for reason in BILLABLE_REASONS
     )
 
 
@@ -114,20 +190,30 @@ def build_invoice(
     unit_price: Decimal,
     vat_rate: Decimal,
     adjustments: Sequence[InvoiceLine] = (),
+    by_reason: Mapping[str, int] | None = None,
+    timezone: str = "",
+    objection_deadline: date | None = None,
 ) -> Invoice:
     """Lines, subtotal, VAT (on the subtotal) and total, each rounded at the minor unit.
 
-    Credits larger than the invoice bring it to zero; the rest is carried forward, shown as its
-    own line (contract section 5).
+    ``by_reason`` splits the ``billable_count`` users into one line per reason (all active when
+    not given). Credits larger than the invoice bring it to zero; the rest is carried forward,
+    shown as its own line (contract section 5).
     """
-    subscriptions = subscriptions_line(billable_count, unit_price, billing_month, currency)
+    by_reason = dict(by_reason) if by_reason is not None else {REASON_ACTIVE: billable_count}
+    if sum(by_reason.values()) != billable_count:
+        raise ValueError(f"billable users by reason {by_reason} do not add up to {billable_count}")
+    subscriptions = subscriptions_lines(by_reason, unit_price, billing_month, currency)
+    subscriptions_amount = round_money(unit_price * billable_count, currency)
+    if sum(line.amount for line in subscriptions) != subscriptions_amount:
+        raise ValueError(f"unit price {unit_price} is finer than {currency}'s minor unit: the lines do not add up")
     adjustments = tuple(adjustments)
-    before_carry = subscriptions.amount + round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
+    before_carry = subscriptions_amount + round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
     carried = -before_carry if before_carry < 0 else Decimal(0)
     if carried:
         adjustments += (InvoiceLine(ADJUSTMENT, "Credit carried forward to the next invoice", 1, carried, carried),)
     adjustments_amount = round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
-    subtotal = subscriptions.amount + adjustments_amount
+    subtotal = subscriptions_amount + adjustments_amount
     vat_amount = round_money(subtotal * vat_rate, currency)
     return Invoice(
         invoice_number=invoice_number,
@@ -140,13 +226,15 @@ def build_invoice(
         billable_count=billable_count,
         unit_price=unit_price,
         vat_rate=vat_rate,
-        lines=(subscriptions, *adjustments),
-        subscriptions_amount=subscriptions.amount,
+        lines=(*subscriptions, *adjustments),
+        subscriptions_amount=subscriptions_amount,
         adjustments_amount=adjustments_amount,
         subtotal=subtotal,
         vat_amount=vat_amount,
         total=subtotal + vat_amount,
         credit_carried_forward=carried,
+        timezone=timezone,
+        objection_deadline=objection_deadline,
     )
 
 
@@ -155,17 +243,26 @@ def invoice_to_json(invoice: Invoice) -> str:
     return json.dumps(asdict(invoice), default=str, ensure_ascii=False, sort_keys=True)
 
 
+def _issuer_from(data: dict) -> Issuer:
+    payment = tuple(PaymentMethod(p["title"], tuple(tuple(d) for d in p["details"])) for p in data.get("payment", ()))
+    return Issuer(**{**data, "address": tuple(data["address"]), "payment": payment})
+
+
 def invoice_from_json(text: str) -> Invoice:
+    """An invoice as the ledger kept it; one issued before a field existed gets its default."""
     data = json.loads(text)
     money = ("unit_price", "vat_rate", "subscriptions_amount", "adjustments_amount", "subtotal", "vat_amount", "total",
              "credit_carried_forward")
+    deadline = data.get("objection_deadline")
     return Invoice(
         **{key: data[key] for key in ("invoice_number", "billing_month", "currency", "billable_count")},
         **{key: Decimal(data[key]) for key in money},
-        issuer=Issuer(**{**data["issuer"], "address": tuple(data["issuer"]["address"])}),
-        bill_to=BillTo(**data["bill_to"]),
+        issuer=_issuer_from(data["issuer"]),
+        bill_to=BillTo(**{**data["bill_to"], "address": tuple(data["bill_to"].get("address", ()))}),
         invoice_date=date.fromisoformat(data["invoice_date"]),
         due_date=date.fromisoformat(data["due_date"]),
+        timezone=data.get("timezone", ""),
+        objection_deadline=date.fromisoformat(deadline) if deadline else None,
         lines=tuple(
             InvoiceLine(**{**line, "unit_price": Decimal(line["unit_price"]), "amount": Decimal(line["amount"])})
             for line in data["lines"]

@@ -35,12 +35,7 @@ def is_working_day(day: date, calendar: Calendar) -> bool:
 
 def first_working_day_of(month: BillingMonth, calendar: Calendar) -> date:
     """The first working day on or after the 1st of ``month``."""
-    day = month.first_day
-    for _ in range(MAX_CLOSED_DAYS):
-        if is_working_day(day, calendar):
-            return day
-        day += timedelta(days=1)
-    raise CalendarError(f"no working day in the {MAX_CLOSED_DAYS} days from {month.first_day}: check the closures")
+    return next_working_day(month.first_day, calendar)
 
 
 def invoice_date(billing_month: BillingMonth, calendar: Calendar) -> date:
@@ -54,3 +49,24 @@ def run_deadline(billing_month: BillingMonth, config: BillingConfig) -> datetime
     latest = max(invoice_date(billing_month, calendar) for calendar in config.calendars())
     start = datetime.combine(latest, time(0), tzinfo=WESTMOST)
     return (start + timedelta(hours=config.deadline.after_invoice_day_hours)).astimezone(timezone.utc)
+
+
+def next_working_day(day: date, calendar: Calendar) -> date:
+    """``day`` itself if it is a working day, else the first working day after it."""
+    for _ in range(MAX_CLOSED_DAYS):
+        if is_working_day(day, calendar):
+            return day
+        day += timedelta(days=1)
+    raise CalendarError(f"no working day in the {MAX_CLOSED_DAYS} days from {day}: check the closures")
+
+
+def due_date(invoiced: date, payment_terms_days: int, calendar: Calendar) -> date:
+    """When an invoice dated ``invoiced`` is due: the payment terms in calendar days, moved to the
+    next working day when they end on a day off (nobody can pay a bank on Eid)."""
+    return next_working_day(invoiced + timedelta(days=payment_terms_days), calendar)
+
+
+def objection_deadline(invoiced: date, days_after_invoice: int, calendar: Calendar) -> date:
+    """The last day a client can object to the bill of an invoice dated ``invoiced``: the
+    configured days after it, moved to the next working day like a due date."""
+    return next_working_day(invoiced + timedelta(days=days_after_invoice), calendar)

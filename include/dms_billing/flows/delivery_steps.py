@@ -6,18 +6,17 @@ decides what was already issued or sent, so each step can be re-run or retried f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from email.message import EmailMessage
 
 import sqlalchemy as sa
 
 from include.dms_billing.core.config import BillingConfig
-from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, build_invoice, invoice_issuer
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.core.work_calendar import invoice_date
+from include.dms_billing.core.work_calendar import due_date, invoice_date, objection_deadline
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
 from include.dms_billing.ledger.invoices import IssuedInvoice, find_invoice, issue_invoice, month_invoices
 from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
@@ -33,32 +32,35 @@ from include.dms_billing.outputs.storage import read_frame
 Sender = Callable[[EmailMessage], None]
 
 
-def _issuer(config: BillingConfig) -> Issuer:
-    i = config.issuer
-    return Issuer(i.name, i.address, i.email, i.vat_registration, i.invoice_prefix)
-
-
 def draft_invoice(
-    job: ClientJob, billable_count: int, config: BillingConfig
+    job: ClientJob, by_reason: Mapping[str, int], config: BillingConfig
 ) -> Callable[[str, list[InvoiceLine]], Invoice]:
-    """The invoice for ``job``, given its number: plan, calendar and count from config and list."""
+    """The invoice for ``job``, given its number: plan, parties and calendar from the config,
+    the billable users by reason from the list."""
     month = job.month
     plan = config.plan(job.client_code)
-    dated = invoice_date(month, config.calendar(job.client_code))
+    calendar = config.calendar(job.client_code)
+    dated = invoice_date(month, calendar)
+    client = config.client(job.client_code)
+    bill_to = BillTo(job.client_code, client.legal_name or job.client_name, job.correspondence_email,
+                     client.address, client.bin or "")
 
     def build(number: str, adjustments: list[InvoiceLine]) -> Invoice:
         return build_invoice(
             invoice_number=number,
-            issuer=_issuer(config),
-            bill_to=BillTo(job.client_code, job.client_name, job.correspondence_email),
+            issuer=invoice_issuer(config.issuer),
+            bill_to=bill_to,
             billing_month=job.billing_month,
             invoice_date=dated,
-            due_date=dated + timedelta(days=plan.payment_terms_days),
+            due_date=due_date(dated, plan.payment_terms_days, calendar),
             currency=plan.currency,
-            billable_count=billable_count,
+            billable_count=sum(by_reason.values()),
             unit_price=plan.unit_price(month),
             vat_rate=plan.vat_rate,
             adjustments=adjustments,
+            by_reason=by_reason,
+            timezone=job.timezone,
+            objection_deadline=objection_deadline(dated, config.objections.days_after_invoice, calendar),
         )
 
     return build
@@ -69,6 +71,16 @@ def _render(invoice: Invoice) -> tuple[str, bytes]:
 
     html = render_invoice_html(invoice)
     return html, render_invoice_pdf(html)
+
+
+def _by_reason(paths: ClientMonthPaths, row_count: int) -> dict[str, int]:
+    """Billable users by reason in the list on disk (verified against its seal when sealed)."""
+    reasons = read_frame(paths.billable_parquet, ["billable_reason"])["billable_reason"].value_counts()
+    by_reason = {str(reason): int(count) for reason, count in reasons.items()}
+    if sum(by_reason.values()) != row_count:
+        raise ValueError(f"the list of {paths.client_code} {paths.billing_month} has {sum(by_reason.values())} "
+                         f"rows, its fingerprint {row_count}")
+    return by_reason
 
 
 def issue_invoice_step(
@@ -88,7 +100,7 @@ def issue_invoice_step(
         client_code=job.client_code,
         billing_month=job.billing_month,
         prefix=config.issuer.invoice_prefix,
-        build=draft_invoice(job, built_from.row_count, config),
+        build=draft_invoice(job, _by_reason(paths, built_from.row_count), config),
         render=_render,
         run_id=run_id,
         on_issue=lambda conn, invoice: seal_with_invoice(conn, paths, built_from, invoice.invoice_number, run_id),
