@@ -32,7 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.dms_billing.core.columns import BILLABLE_COLUMNS, CHANGE_NEW, CHANGE_UNCHANGED
+from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.invoice import BillTo, Invoice, Issuer, build_invoice
+from include.dms_billing.core.list_terms import list_terms
 from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.outputs.billable_list import ListSummary
 from include.dms_billing.outputs.list_changes import ChangedUser, ListChanges
@@ -133,6 +135,8 @@ def parts(rows: int) -> dict[str, Callable[[], object]]:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     billed, invoice = synthetic_list(rows), sample_invoice()
     changes, summary = synthetic_changes(billed), summary_of(billed)
+    plan = {"plan": {"prices": [{"from": "2023-04", "unit_price": "150.00"}]}}
+    terms = list_terms(CODE, MONTH, summary.by_reason, parse_config({"clients": {CODE: plan}}))
     built: dict[str, object] = {}
 
     def changes_only() -> bytes:
@@ -141,7 +145,8 @@ def parts(rows: int) -> dict[str, Callable[[], object]]:
         return workbook.to_bytes()
 
     def message() -> object:
-        built["message"] = list_email(ENVELOPE, "Meghna Foods Ltd", CODE, MONTH, summary, billed, changes)
+        built["message"] = list_email(ENVELOPE, "Meghna Foods Ltd", CODE, MONTH, summary, billed, changes,
+                                       terms=terms)
         return built["message"]
 
     def invoice_html() -> str:

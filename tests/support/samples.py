@@ -8,7 +8,9 @@ from decimal import Decimal
 import pandas as pd
 
 from include.dms_billing.core.columns import BILLABLE_COLUMNS
+from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+from include.dms_billing.core.list_terms import ListTerms, list_terms
 
 ISSUER = Issuer(
     name="Sokrio Technologies Ltd",
@@ -68,3 +70,10 @@ def make_billed() -> pd.DataFrame:
         },
         columns=BILLABLE_COLUMNS,
     )
+
+
+def make_terms(billed: pd.DataFrame, client_code: str = "MEGHNA", billing_month: str = "2023-05") -> ListTerms:
+    """The terms of ``billed`` at 150.00 BDT a user, Bangladesh's calendar, 7 days to object."""
+    config = parse_config({"clients": {client_code: {"plan": {"prices": [{"from": "2023-04", "unit_price": "150.00"}]}}}})
+    by_reason = {str(k): int(v) for k, v in billed["billable_reason"].value_counts().items()}
+    return list_terms(client_code, billing_month, by_reason, config)

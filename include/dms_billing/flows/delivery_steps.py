@@ -16,6 +16,7 @@ from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, build_invoice, invoice_issuer
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.core.list_terms import list_terms
 from include.dms_billing.core.work_calendar import due_date, invoice_date, objection_deadline
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
 from include.dms_billing.ledger.invoices import IssuedInvoice, find_invoice, issue_invoice, month_invoices
@@ -137,8 +138,9 @@ def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig
     for column in ("last_login_at", "status_set_at"):
         billed[column] = billed[column].dt.tz_convert(job.timezone)
     changes = read_changes(paths.changes)
+    terms = list_terms(job.client_code, job.billing_month, summary.by_reason, config)
     return _outgoing(config, DeliveryKind.LIST, lambda addressed: list_email(
-        addressed, job.client_name, job.client_code, job.billing_month, summary, billed, changes,
+        addressed, job.client_name, job.client_code, job.billing_month, summary, billed, changes, terms=terms,
     ), job)
 
 

@@ -18,6 +18,7 @@ from include.dms_billing.core.billing_month import TRANSITION_LOGINS_FROM, TRANS
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.kinds import DeliveryKind
+from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
@@ -85,10 +86,16 @@ def list_email(
     summary: ListSummary,
     billed: pd.DataFrame,
     changes: ListChanges | None = None,
+    *,
+    terms: ListTerms,
 ) -> EmailMessage:
     """Day 1: the month's billable users, counts by reason, what changed since last month, how
-    to read the list, the objection rule; the list attached as CSV and XLSX."""
+    to read the list, the invoice that follows and how to object (``terms``); the list attached
+    as CSV and XLSX."""
     _check_list(summary, client_code, billing_month, billed)
+    if (terms.client_code, terms.billing_month, terms.billable) != (client_code, billing_month, len(billed)):
+        raise ValueError(f"the terms are for {terms.billable} users of {terms.client_code} {terms.billing_month}, "
+                         f"not the {len(billed)} of {client_code} {billing_month}")
     if changes is not None and (changes.billing_month, changes.current_count) != (billing_month, len(billed)):
         raise ValueError(f"the changes are for {changes.current_count} users of {changes.billing_month}, "
                          f"not the {len(billed)} of {billing_month}")
@@ -110,6 +117,7 @@ def list_email(
         "changes": changes,
         "previous_month": month_name(str(month.previous())),
         "changes_shown": CHANGES_SHOWN,
+        "terms": terms,
     }
     subject = (
         f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "

@@ -26,7 +26,7 @@ from include.dms_billing.mail.messages import (
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
-from tests.support.samples import FORMULA_NAME, make_billed, make_invoice
+from tests.support.samples import FORMULA_NAME, make_billed, make_invoice, make_terms
 
 ENVELOPE = Envelope(
     sender="Sokrio Billing <billing@sokrio.example>",
@@ -57,7 +57,7 @@ def summary_of(billed: pd.DataFrame, month: str = "2023-05") -> ListSummary:
 
 def the_list_email(client_name: str = "Meghna Foods Ltd", envelope: Envelope = ENVELOPE) -> EmailMessage:
     billed = make_billed()
-    return list_email(envelope, client_name, "MEGHNA", "2023-05", summary_of(billed), billed)
+    return list_email(envelope, client_name, "MEGHNA", "2023-05", summary_of(billed), billed, terms=make_terms(billed))
 
 
 def bodies(msg: EmailMessage) -> tuple[str, str]:
@@ -116,7 +116,8 @@ def test_list_email_body_counts_columns_and_objection_rule() -> None:
 
 def test_list_email_for_the_transition_month_names_16_april() -> None:
     billed = make_billed().assign(billing_month="2023-04")
-    msg = list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-04", summary_of(billed, "2023-04"), billed)
+    msg = list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-04", summary_of(billed, "2023-04"), billed,
+                     terms=make_terms(billed, billing_month="2023-04"))
     text, html = bodies(parse(msg))
     assert "only logins from 16 April 2023 count" in text and "16 April 2023" in html
 
@@ -137,9 +138,9 @@ def test_no_cc_header_without_cc() -> None:
 def test_summary_that_does_not_match_the_list_is_refused() -> None:
     billed = make_billed()
     with pytest.raises(ValueError, match="4 rows"):
-        list_email(ENVELOPE, "Meghna", "MEGHNA", "2023-05", summary_of(billed.iloc[:3]), billed)
+        list_email(ENVELOPE, "Meghna", "MEGHNA", "2023-05", summary_of(billed.iloc[:3]), billed, terms=make_terms(billed))
     with pytest.raises(ValueError, match="summary is for"):
-        list_email(ENVELOPE, "Meghna", "PADMA", "2023-05", summary_of(billed), billed)
+        list_email(ENVELOPE, "Meghna", "PADMA", "2023-05", summary_of(billed), billed, terms=make_terms(billed, "PADMA"))
 
 
 def test_client_name_cannot_add_a_header() -> None:
@@ -251,7 +252,7 @@ def _changes(compared: bool):
 def test_list_email_says_what_changed_since_last_month_in_body_and_changes_sheet() -> None:
     billed = make_billed()
     msg = parse(list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-05", summary_of(billed), billed,
-                           _changes(True)))
+                           _changes(True), terms=make_terms(billed)))
     text, html = bodies(msg)
     assert "Changes since April 2023:" in text
     assert "Billable users in April 2023:                         5" in text
@@ -271,7 +272,7 @@ def test_list_email_says_what_changed_since_last_month_in_body_and_changes_sheet
 def test_list_email_without_last_months_list_says_so() -> None:
     billed = make_billed()
     msg = parse(list_email(ENVELOPE, "Meghna Foods Ltd", "MEGHNA", "2023-05", summary_of(billed), billed,
-                           _changes(False)))
+                           _changes(False), terms=make_terms(billed)))
     text, html = bodies(msg)
     assert "There is no list for April 2023 to compare with." in text and "no list for April 2023" in html
     rows = list(openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))[
@@ -282,4 +283,5 @@ def test_list_email_without_last_months_list_says_so() -> None:
 def test_changes_for_another_list_are_refused() -> None:
     billed = make_billed().iloc[:3]
     with pytest.raises(ValueError, match="changes are for 4 users"):
-        list_email(ENVELOPE, "M", "MEGHNA", "2023-05", summary_of(billed), billed, _changes(False))
+        list_email(ENVELOPE, "M", "MEGHNA", "2023-05", summary_of(billed), billed, _changes(False),
+                   terms=make_terms(billed))

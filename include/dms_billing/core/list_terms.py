@@ -1,0 +1,67 @@
+"""What a month's list tells the client before any invoice exists: the invoice it will become
+(its date, the lines per reason at the plan's price) and how to object (until when, quoting what).
+
+Pure: the same numbers the invoice will carry (``invoice.subscriptions_lines``), worked out from
+the configuration and the list's counts, so the list email, its XLSX Summary sheet and the FAQ
+quote what the invoice then shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from include.dms_billing.core.billing_month import BillingMonth
+from include.dms_billing.core.config import BillingConfig
+from include.dms_billing.core.invoice import InvoiceLine, subscriptions_lines
+from include.dms_billing.core.money import round_money
+from include.dms_billing.core.work_calendar import invoice_date, objection_deadline
+
+
+def objection_reference(client_code: str, billing_month: str) -> str:
+    """What a client quotes when it objects to a month's bill (before and after the invoice)."""
+    return f"{client_code}/{billing_month}"
+
+
+@dataclass(frozen=True)
+class ListTerms:
+    client_code: str
+    billing_month: str
+    invoice_date: date
+    objection_deadline: date
+    reference: str
+    currency: str
+    unit_price: Decimal
+    vat_rate: Decimal
+    lines: tuple[InvoiceLine, ...]  # the subscriptions lines, one per billable reason
+
+    @property
+    def billable(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def subscriptions_amount(self) -> Decimal:
+        return round_money(sum((line.amount for line in self.lines), Decimal(0)), self.currency)
+
+
+def list_terms(client_code: str, billing_month: str, by_reason: Mapping[str, int], config: BillingConfig) -> ListTerms:
+    """The terms of ``client_code``'s list for ``billing_month``; a client without a plan is refused
+    (``ConfigError``): its list cannot promise an invoice."""
+    month = BillingMonth.parse(billing_month)
+    plan = config.plan(client_code)
+    calendar = config.calendar(client_code)
+    dated = invoice_date(month, calendar)
+    unit_price = plan.unit_price(month)
+    return ListTerms(
+        client_code=client_code,
+        billing_month=billing_month,
+        invoice_date=dated,
+        objection_deadline=objection_deadline(dated, config.objections.days_after_invoice, calendar),
+        reference=objection_reference(client_code, billing_month),
+        currency=plan.currency,
+        unit_price=unit_price,
+        vat_rate=plan.vat_rate,
+        lines=subscriptions_lines(by_reason, unit_price, billing_month, plan.currency),
+    )
