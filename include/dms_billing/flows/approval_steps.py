@@ -39,7 +39,7 @@ def approval_rows(ledger: sa.Engine, jobs: Sequence[ClientJob], config: BillingC
         changes = read_changes(paths.changes)
         with ledger.connect() as conn:
             issued = find_invoice(conn, job.client_code, job.billing_month)
-        invoice = issued.invoice if issued else draft_invoice(job, summary.billable, config)(
+        invoice = issued.invoice if issued else draft_invoice(job, summary.by_reason, config)(
             "draft", pending_lines(ledger, job.client_code, job.billing_month))
         rows.append(ApprovalRow(
             job.client_code, job.client_name, summary.billable, summary.by_reason,
