@@ -9,7 +9,9 @@ import pandas as pd
 
 from include.dms_billing.core.columns import BILLABLE_COLUMNS
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, PaymentMethod, build_invoice
+from include.dms_billing.core.invoice import (
+    BillTo, Invoice, InvoiceLine, Issuer, PaymentMethod, build_invoice,
+)
 from include.dms_billing.core.list_terms import ListTerms, list_terms
 
 ISSUER = Issuer(
@@ -20,8 +22,10 @@ ISSUER = Issuer(
     prefix="SKR",
     phone="+880 2 5504 0000",
     payment=(
-        PaymentMethod("Bank transfer", (("Bank", "BRAC Bank PLC"), ("Account name", "Sokrio Technologies Ltd"),
-                                        ("Account number", "1501200000000001"), ("Routing number", "060260000"))),
+        PaymentMethod("Bank transfer", (
+            ("Bank", "BRAC Bank PLC"), ("Account name", "Sokrio Technologies Ltd"),
+            ("Account number", "1501200000000001"), ("Routing number", "060260000"),
+        )),
         PaymentMethod("bKash", (("Account", "01713-000001 (Merchant)"),)),
         PaymentMethod("Nagad", (("Account", "01894-000002 (Merchant)"),)),
     ),

@@ -21,10 +21,13 @@ from include.dms_billing.flows.delivery_steps import draft_invoice
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from tests.support.samples import BUYER_ADDRESS, BUYER_BIN, ISSUER, make_invoice
 
-ADJUSTMENTS = (
-    InvoiceLine(ADJUSTMENT, "Credit for April 2023: 2 users (objection)", 2, Decimal("-150.00"), Decimal("-300.00")),
-    InvoiceLine(ADJUSTMENT, "Credit for March 2023: 1 user (objection)", 1, Decimal("-150.00"), Decimal("-150.00")),
-    InvoiceLine(ADJUSTMENT, "Debit for April 2023: 1 user not billed", 1, Decimal("150.00"), Decimal("150.00")),
+ADJUSTMENTS = tuple(
+    InvoiceLine(ADJUSTMENT, description, users, Decimal(price), users * Decimal(price))
+    for description, users, price in (
+        ("Credit for April 2023: 2 users (objection)", 2, "-150.00"),
+        ("Credit for March 2023: 1 user (objection)", 1, "-150.00"),
+        ("Debit for April 2023: 1 user not billed", 1, "150.00"),
+    )
 )
 ACTIVE = "DMS user subscriptions, May 2023: active users at month end"
 RECENT = "DMS user subscriptions, May 2023: inactive users who logged in during the month"
@@ -47,8 +50,8 @@ def test_the_sample_invoice_names_both_parties_with_address_and_bin(sample_text:
     assert f"SELLER {ISSUER.name} {' '.join(ISSUER.address)} BIN: {ISSUER.vat_registration}" in sample_text
     assert f"BUYER Meghna Foods Ltd {' '.join(BUYER_ADDRESS)} BIN: {BUYER_BIN}" in sample_text
     assert "INVOICE (CHALLAN) NUMBER SKR-000001" in sample_text
-    assert "Date of issue 1 June 2023" in sample_text
-    assert "Billing period 1 May 2023 to 31 May 2023 (Asia/Dhaka)" in sample_text
+    assert "DATE OF ISSUE 1 June 2023" in sample_text
+    assert "BILLING PERIOD 1 May 2023 to 31 May 2023 (Asia/Dhaka)" in sample_text
 
 
 def test_the_sample_invoice_has_one_line_per_reason_then_the_adjustments(sample_text: str) -> None:
@@ -68,7 +71,7 @@ def test_the_sample_invoice_has_one_line_per_reason_then_the_adjustments(sample_
 
 
 def test_the_sample_invoice_says_how_to_pay_and_how_to_object(sample_text: str) -> None:
-    assert "Due date 16 June 2023" in sample_text
+    assert "DUE DATE 16 June 2023" in sample_text
     assert "Please pay 95,910.00 BDT by 16 June 2023, quoting invoice number SKR-000001" in sample_text
     for expected in ("Account number: 1501200000000001", "Routing number: 060260000",
                      "bKash Account: 01713-000001 (Merchant)", "Nagad Account: 01894-000002 (Merchant)"):
@@ -84,23 +87,23 @@ def test_an_invoice_from_the_real_configuration() -> None:
     """MEGHNA's May 2023 invoice as a run drafts it: parties and payment from billing.yaml."""
     config = load_config(DEFAULT_CONFIG)
     job = ClientJob(1, "MEGHNA", "Meghna (DMS name)", "Asia/Dhaka", "2023-05", "accounts@meghna.example", None)
-    credit = InvoiceLine(ADJUSTMENT, "Credit for April 2023: 3 users (objection)", 3, Decimal("-150.00"),
-                         Decimal("-450.00"))
-    invoice = draft_invoice(job, {"active": 500, "inactive_recent_login": 20}, config)("SKR-000042", [credit])
-    text = pdf_text(render_invoice_pdf(render_invoice_html(invoice)))
+    draft = draft_invoice(job, {"active": 500, "inactive_recent_login": 20}, config)
+    invoice = draft("SKR-000042", [*ADJUSTMENTS])
+    text = pdf_text(render_invoice_pdf(render_invoice_html(invoice)))  # one page with all the bank's details
     issuer, client, bank = config.issuer, config.client("MEGHNA"), config.issuer.payment.bank
     assert f"SELLER {issuer.name} {' '.join(issuer.address)} BIN: 004563218-0101" in text
     assert f"BUYER Meghna Foods Ltd {' '.join(client.address)} BIN: 001234567-0202" in text
     for expected in (f"Account number: {bank.account_number}", "Routing number: 060260435", "SWIFT: BRAKBDDH",
                      "bKash Account: 01713-045678 (Merchant)", "Nagad Account: 01894-512307 (Merchant)"):
         assert expected in text, expected
-    assert "Billing period 1 May 2023 to 31 May 2023 (Asia/Dhaka)" in text
+    assert "BILLING PERIOD 1 May 2023 to 31 May 2023 (Asia/Dhaka)" in text
     assert f"1 {ACTIVE} 500 150.00 BDT 75,000.00 BDT 15%" in text
     assert f"2 {RECENT} 20 150.00 BDT 3,000.00 BDT 15%" in text
-    assert "3 Credit for April 2023: 3 users (objection) 3 -150.00 BDT -450.00 BDT 15%" in text
-    assert "Total including VAT 89,182.50 BDT" in text  # (78,000 - 450) x 1.15
+    assert "3 Credit for April 2023: 2 users (objection) 2 -150.00 BDT -300.00 BDT 15%" in text
+    assert "5 Debit for April 2023: 1 user not billed 1 150.00 BDT 150.00 BDT 15%" in text
+    assert "Total including VAT 89,355.00 BDT" in text  # (78,000 - 300) x 1.15
     # 1 June + 15 days is Friday 16 June: due on Sunday 18 June; objections until Thursday 8 June.
-    assert "Due date 18 June 2023" in text and "by 18 June 2023" in text
+    assert "DUE DATE 18 June 2023" in text and "by 18 June 2023" in text
     assert "by 8 June 2023" in text and "reference MEGHNA/2023-05 and invoice number SKR-000042" in text
     assert "Farhana Haque Head of Finance Authorised signatory" in text
 
@@ -127,7 +130,7 @@ def test_an_invoice_stored_by_the_old_code_still_loads_and_renders() -> None:
     assert (invoice.timezone, invoice.objection_deadline, invoice.by_reason) == ("", None, {})
     assert invoice.bill_to.address == () and invoice.issuer.payment == ()
     text = pdf_text(render_invoice_pdf(render_invoice_html(invoice)))
-    assert "Billing period 1 April 2023 to 30 April 2023 Due date 17 May 2023" in text  # no zone named
+    assert "BILLING PERIOD 1 April 2023 to 30 April 2023 DUE DATE 17 May 2023" in text  # no zone named
     assert "BUYER Meghna Foods Ltd BIN: not registered" in text
     assert "1 DMS user subscriptions, April 2023 558 150.00 BDT 83,700.00 BDT 15%" in text
     assert "Total including VAT 96,255.00 BDT" in text
