@@ -19,7 +19,7 @@ export DMS_BILLING_DATA ?= $(CURDIR)/data
 DEMO_DB := $(DMS_BILLING_DATA)/demo_dms.sqlite
 DEMO_MONTH ?= 2023-05
 
-.PHONY: help venv demo service test bench constraints clean
+.PHONY: help venv demo service test bench screenshots constraints clean
 
 help:
 	@echo "make demo   build .venv, create the demo DMS database, bill $(DEMO_MONTH) through the DAG"
@@ -83,6 +83,10 @@ bench: venv
 	$(PY) -m tools.bench
 
 # Pin every transitive dependency of the current .venv (run after changing requirements*.txt).
+# The demo's invoice, list email and finance email as PNG for the README (after `make demo`).
+screenshots: venv
+	$(PY) -m tools.document_screenshots --outbox $(OUTBOX) --out docs/screenshots
+
 constraints:
 	$(PY) -m pip freeze --exclude-editable > constraints.txt
 

@@ -9,7 +9,9 @@ import pandas as pd
 
 from include.dms_billing.core.columns import BILLABLE_COLUMNS
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, Issuer, build_invoice
+from include.dms_billing.core.invoice import (
+    BillTo, Invoice, InvoiceLine, Issuer, PaymentMethod, build_invoice,
+)
 from include.dms_billing.core.list_terms import ListTerms, list_terms
 
 ISSUER = Issuer(
@@ -18,7 +20,21 @@ ISSUER = Issuer(
     email="billing@sokrio.example",
     vat_registration="000123456-0101",
     prefix="SKR",
+    phone="+880 2 5504 0000",
+    payment=(
+        PaymentMethod("Bank transfer", (
+            ("Bank", "BRAC Bank PLC"), ("Account name", "Sokrio Technologies Ltd"),
+            ("Account number", "1501200000000001"), ("Routing number", "060260000"),
+        )),
+        PaymentMethod("bKash", (("Account", "01713-000001 (Merchant)"),)),
+        PaymentMethod("Nagad", (("Account", "01894-000002 (Merchant)"),)),
+    ),
+    signatory_name="Farhana Haque",
+    signatory_designation="Head of Finance",
 )
+BUYER_ADDRESS = ("Plot 21, Tejgaon Industrial Area", "Dhaka 1208, Bangladesh")
+BUYER_BIN = "001234567-0202"
+BY_REASON = {"active": 540, "inactive_recent_login": 18}
 FORMULA_NAME = '=HYPERLINK("http://x")'
 
 
@@ -28,12 +44,15 @@ def make_invoice(
     currency: str = "BDT",
     vat_rate: str = "0.15",
     adjustments: tuple[InvoiceLine, ...] = (),
+    issuer: Issuer = ISSUER,
 ) -> Invoice:
-    """May 2023, 558 users at 150.00 BDT: 83,700.00 + 15% VAT = 96,255.00 BDT."""
+    """May 2023 in Asia/Dhaka, 558 users (540 active, 18 inactive who logged in) at 150.00 BDT:
+    83,700.00 + 15% VAT = 96,255.00 BDT, due 16 June, objections until 8 June."""
     return build_invoice(
         invoice_number=number,
-        issuer=ISSUER,
-        bill_to=BillTo(client_code="MEGHNA", client_name=client_name, email="accounts@meghna.example"),
+        issuer=issuer,
+        bill_to=BillTo(client_code="MEGHNA", client_name=client_name, email="accounts@meghna.example",
+                       address=BUYER_ADDRESS, bin=BUYER_BIN),
         billing_month="2023-05",
         invoice_date=date(2023, 6, 1),
         due_date=date(2023, 6, 16),
@@ -42,6 +61,9 @@ def make_invoice(
         unit_price=Decimal("150.00"),
         vat_rate=Decimal(vat_rate),
         adjustments=adjustments,
+        by_reason=BY_REASON,
+        timezone="Asia/Dhaka",
+        objection_deadline=date(2023, 6, 8),
     )
 
 

@@ -23,7 +23,7 @@ from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.list_changes import ListChanges
-from include.dms_billing.outputs.render import list_date, long_date, render_template
+from include.dms_billing.outputs.render import invoice_context, long_date, render_template
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
 
 
@@ -146,7 +146,7 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
         f"Sokrio DMS invoice {invoice.invoice_number}, {month_name(month)}: "
         f"{client.client_name}, {format_money(invoice.total, invoice.currency)}"
     )
-    text = render_template("invoice_email.txt.j2", invoice=invoice, list_date=list_date(month))
+    text = render_template("invoice_email.txt.j2", **invoice_context(invoice))
     msg = new_message(envelope, DeliveryKind.INVOICE, subject, text, invoice_html, client.client_code, month)
     attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
     return msg

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import Invoice, month_name
+from include.dms_billing.core.list_terms import objection_reference
 from include.dms_billing.core.money import format_money
 
 if TYPE_CHECKING:
@@ -66,9 +67,21 @@ def list_date(billing_month: str) -> date:
     return BillingMonth.parse(billing_month).next().first_day
 
 
-def render_invoice_html(invoice: Invoice) -> str:
-    """The printable A4 invoice; the same HTML is the invoice email's body."""
-    return render_template("invoice.html.j2", invoice=invoice, list_date=list_date(invoice.billing_month))
+def invoice_context(invoice: Invoice) -> dict[str, object]:
+    """What the invoice's templates (the document and the email's text) are given besides the invoice."""
+    return {
+        "invoice": invoice,
+        "list_date": list_date(invoice.billing_month),
+        "reference": objection_reference(invoice.bill_to.client_code, invoice.billing_month),
+    }
+
+
+def render_invoice_html(invoice: Invoice, *, chart: str | None = None) -> str:
+    """The printable A4 invoice (Mushak-6.3's fields); the same HTML is the invoice email's body.
+    ``chart`` is an image as a ``data:image/png;base64,...`` URI, shown near the end when given."""
+    if chart is not None and not chart.startswith("data:image/"):
+        raise ValueError("the invoice's chart must be a data: URI: the invoice fetches nothing")
+    return render_template("invoice.html.j2", **invoice_context(invoice), chart=chart)
 
 
 def render_invoice_pdf(invoice_html: str) -> bytes:

@@ -37,7 +37,7 @@ def test_html_templates_are_escaped_and_text_templates_are_not() -> None:
 def test_invoice_html_holds_everything_an_invoice_needs() -> None:
     html = render_invoice_html(make_invoice())
     for expected in (
-        "Sokrio Technologies Ltd", "House 12, Road 5, Gulshan 1", "VAT registration: 000123456-0101",
+        "Sokrio Technologies Ltd", "House 12, Road 5, Gulshan 1", "BIN: 000123456-0101", "Tax Invoice (Mushak-6.3)",
         "Meghna Foods Ltd", "MEGHNA", "SKR-000001", "1 June 2023", "16 June 2023", "May 2023",
         "DMS user subscriptions, May 2023", "558", "150.00 BDT", "83,700.00 BDT", "VAT (15%)",
         "12,555.00 BDT", "96,255.00 BDT", "How to object", "never re-issued", "credit on your next invoice",
