@@ -25,8 +25,8 @@ def _line_ids(where: str, line: str) -> list[int]:
         if not token:
             continue
         if not token.isascii() or not token.isdigit():
-            raise UserIdsRejected(f"user ids, {where}: {line.strip()!r} is not a DMS user id (a whole number); "
-                                  "give one id per line")
+            raise UserIdsRejected(f"user ids, {where}: {line.strip()!r} is not a DMS user id "
+                                  "(a whole number); give one id per line")
         ids.append(int(token))
     return ids
 
@@ -36,5 +36,8 @@ def read_user_ids(value: str | Iterable[object] | None) -> tuple[int, ...]:
     or one per item of a list; duplicates are kept for the objection's own check to name."""
     if value is None:
         return ()
-    unit, lines = ("line", value.splitlines()) if isinstance(value, str) else ("item", [str(v) for v in value])
-    return tuple(uid for number, line in enumerate(lines, start=1) for uid in _line_ids(f"{unit} {number}", line))
+    if isinstance(value, str):
+        unit, lines = "line", value.splitlines()
+    else:
+        unit, lines = "item", [str(item) for item in value]
+    return tuple(uid for n, line in enumerate(lines, start=1) for uid in _line_ids(f"{unit} {n}", line))
