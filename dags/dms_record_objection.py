@@ -6,6 +6,11 @@ Sokrio staff record here a client's objection that was found valid. Per the bill
 debit) line on the client's **next** invoice, priced at the objected month's unit price, applied
 exactly once.
 
+**User ids** go one per line (a column pasted from the client's list works; blank lines, spaces
+and commas between ids are ignored). A line that is not a whole number refuses the run, naming
+the line. From the REST API or `airflow dags test`, send them as one string with `\n` between
+ids: `"user_ids": "12\n40"` (a JSON list is refused by the form's schema).
+
 Before anything is written the objection is checked: the month's invoice has been issued, every
 user id was on that month's billed list, and no user-month is already under an accepted
 objection. A refused objection fails this run with a message naming every problem; nothing is
@@ -38,8 +43,9 @@ from include.dms_billing.airflow.params import MONTH_PATTERN, SCHEDULE_TZ
                              description="The client's code in the DMS, e.g. MEGHNA."),
         "billing_month": Param("", type="string", pattern=f"^({MONTH_PATTERN})?$", title="Billing month",
                                description="The month objected to, YYYY-MM. Its invoice must be out."),
-        "user_ids": Param([], type="array", items={"type": "integer"}, title="User ids",
-                          description="The DMS user ids concerned, one per line."),
+        "user_ids": Param("", type="string", format="multiline", title="User ids",
+                          description="The DMS user ids concerned, one per line (e.g. pasted from the "
+                                      "list's user_id column); blank lines and spaces are ignored."),
         "reason": Param("", type="string", title="Reason", description="Why the objection is valid."),
         "decided_by": Param("", type="string", title="Decided by", description="Who at Sokrio accepted it."),
         "direction": Param("credit", type="string", enum=["credit", "debit"], title="Credit or debit",

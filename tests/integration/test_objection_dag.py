@@ -31,12 +31,14 @@ def test_the_trigger_form_has_a_titled_typed_field_for_each_param(airflow_db) ->
     assert tuple(fields) == FORM
     for name, schema in fields.items():
         assert schema["title"] and schema["type"] and serialized[name]["description"], name
-    assert fields["user_ids"]["type"] == "array" and fields["user_ids"]["items"]["__var"] == {"type": "integer"}
+    assert fields["user_ids"]["type"] == "string" and fields["user_ids"]["format"] == "multiline"  # a textarea
     assert fields["direction"]["enum"] == ["credit", "debit"]
 
 
-def _objection(**overrides) -> dict:
-    return {"client_code": "DHAKA1", "billing_month": "2023-05", "user_ids": [], "reason": "duplicate login",
+def _objection(user_ids: list[int] = (), **overrides) -> dict:
+    """The form as staff fill it in: the user ids one per line, with a blank line and spaces."""
+    lines = "\n".join(f" {uid} " for uid in user_ids) + "\n\n"
+    return {"client_code": "DHAKA1", "billing_month": "2023-05", "user_ids": lines, "reason": "duplicate login",
             "decided_by": "finance@sokrio.example", "direction": "credit", "csv_path": "", **overrides}
 
 

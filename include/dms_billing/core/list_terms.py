@@ -17,7 +17,7 @@ from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.invoice import InvoiceLine, subscriptions_lines
 from include.dms_billing.core.money import round_money
-from include.dms_billing.core.work_calendar import invoice_date, objection_deadline
+from include.dms_billing.core.work_calendar import days_off, invoice_date, objection_deadline
 
 
 def objection_reference(client_code: str, billing_month: str) -> str:
@@ -36,6 +36,11 @@ class ListTerms:
     unit_price: Decimal
     vat_rate: Decimal
     lines: tuple[InvoiceLine, ...]  # the subscriptions lines, one per billable reason
+    # For the FAQ the list email carries: the configured days to object (objections.days_after_invoice),
+    # the preview's days before month end (None: no preview for this client) and the calendar's days off.
+    objection_days: int = 7
+    preview_days_before: int | None = None
+    days_off: str = ""
 
     @property
     def billable(self) -> int:
@@ -54,6 +59,7 @@ def list_terms(client_code: str, billing_month: str, by_reason: Mapping[str, int
     calendar = config.calendar(client_code)
     dated = invoice_date(month, calendar)
     unit_price = plan.unit_price(month)
+    preview = config.preview(client_code)
     return ListTerms(
         client_code=client_code,
         billing_month=billing_month,
@@ -64,4 +70,7 @@ def list_terms(client_code: str, billing_month: str, by_reason: Mapping[str, int
         unit_price=unit_price,
         vat_rate=plan.vat_rate,
         lines=subscriptions_lines(by_reason, unit_price, billing_month, plan.currency),
+        objection_days=config.objections.days_after_invoice,
+        preview_days_before=preview.days_before if preview.enabled else None,
+        days_off=days_off(calendar),
     )

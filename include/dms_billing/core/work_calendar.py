@@ -8,9 +8,11 @@ as an on-time run would have.
 
 from __future__ import annotations
 
+from calendar import day_name
 from datetime import date, datetime, time, timedelta, timezone
 
 import holidays
+from holidays.registry import COUNTRIES
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.config import BillingConfig, Calendar
@@ -25,11 +27,15 @@ class CalendarError(ValueError):
     """The calendar cannot give a working day (unknown country, or closed for weeks)."""
 
 
-def is_working_day(day: date, calendar: Calendar) -> bool:
+def _public(calendar: Calendar, year: int | None = None) -> holidays.HolidayBase:
     try:
-        public = holidays.country_holidays(calendar.country, years=day.year)
+        return holidays.country_holidays(calendar.country, years=year)
     except NotImplementedError:
         raise CalendarError(f"the holidays library has no calendar for country {calendar.country!r}") from None
+
+
+def is_working_day(day: date, calendar: Calendar) -> bool:
+    public = _public(calendar, day.year)
     return day.weekday() not in public.weekend and day not in public and day not in calendar.extra_closures
 
 
@@ -70,3 +76,13 @@ def objection_deadline(invoiced: date, days_after_invoice: int, calendar: Calend
     """The last day a client can object to the bill of an invoice dated ``invoiced``: the
     configured days after it, moved to the next working day like a due date."""
     return next_working_day(invoiced + timedelta(days=days_after_invoice), calendar)
+
+
+def days_off(calendar: Calendar) -> str:
+    """The calendar's days off as a client reads them (the FAQ): ``the weekend (Friday and
+    Saturday) and the public holidays of Bangladesh``, plus our own closures if any."""
+    weekend = " and ".join(day_name[day] for day in sorted(_public(calendar).weekend))
+    country = next((module.replace("_", " ").title() for module, (_, code, *_) in COUNTRIES.items()
+                    if code == calendar.country), calendar.country)
+    closures = ", plus Sokrio's own closures" if calendar.extra_closures else ""
+    return f"the weekend ({weekend}) and the public holidays of {country}{closures}"

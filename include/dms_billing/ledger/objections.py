@@ -22,6 +22,7 @@ from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.jobs import CLIENT_CODE_RE
 from include.dms_billing.core.money import round_money
+from include.dms_billing.core.objection_form import UserIdsRejected, read_user_ids
 from include.dms_billing.ledger.schema import adjustments, invoices, objection_users, objections
 from include.dms_billing.ledger.seals import sealed_user_ids
 from include.dms_billing.outputs.fingerprints import SealBroken
@@ -154,11 +155,13 @@ def record_objections(
         return [_record(conn, r, run_id, now) for r in requests]
 
 
-def parse_user_ids(values: Iterable[object]) -> tuple[int, ...]:
+def parse_user_ids(value: str | Iterable[object] | None) -> tuple[int, ...]:
+    """The form's ids (one per line) or a CSV group's, as ``objection_form.parse_user_ids``
+    reads them; an unreadable one refuses the objection, naming it."""
     try:
-        return tuple(int(str(v).strip()) for v in values if str(v).strip())
-    except ValueError:
-        raise ObjectionRejected(f"user ids must be whole numbers: {list(values)!r}") from None
+        return read_user_ids(value)
+    except UserIdsRejected as exc:
+        raise ObjectionRejected(str(exc)) from None
 
 
 def requests_from_csv(text: str) -> list[ObjectionRequest]:

@@ -20,6 +20,7 @@ from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
+from include.dms_billing.mail.faq import FAQ_NAME, faq_pdf
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.list_changes import ListChanges
@@ -91,7 +92,7 @@ def list_email(
 ) -> EmailMessage:
     """Day 1: the month's billable users, counts by reason, what changed since last month, how
     to read the list, the invoice that follows and how to object (``terms``); the list attached
-    as CSV and XLSX."""
+    as CSV and XLSX, and the billing FAQ as PDF (``faq``)."""
     _check_list(summary, client_code, billing_month, billed)
     if (terms.client_code, terms.billing_month, terms.billable) != (client_code, billing_month, len(billed)):
         raise ValueError(f"the terms are for {terms.billable} users of {terms.client_code} {terms.billing_month}, "
@@ -118,6 +119,7 @@ def list_email(
         "previous_month": month_name(str(month.previous())),
         "changes_shown": CHANGES_SHOWN,
         "terms": terms,
+        "faq_name": FAQ_NAME,
     }
     subject = (
         f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "
@@ -134,6 +136,8 @@ def list_email(
     )
     attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
     attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
+    faq = faq_pdf(terms, client_name, _list_timezone(billed), logins_from, context["columns"])
+    attach(msg, faq, ("application", "pdf"), FAQ_NAME)
     return msg
 
 

@@ -85,18 +85,24 @@ def render_invoice_html(invoice: Invoice, *, chart: str | None = None) -> str:
 
 
 def render_invoice_pdf(invoice_html: str) -> bytes:
-    """The invoice HTML as PDF. Nothing is fetched: the HTML is self-contained by design, and
-    a renderer that follows URLs found in client data would be a way into our network."""
-    import weasyprint  # slow to import; only the invoice task needs it
+    """The invoice HTML as PDF."""
+    return render_pdf(invoice_html)
+
+
+def render_pdf(html: str) -> bytes:
+    """Self-contained HTML (the invoice, the billing FAQ) as PDF. Nothing is fetched: the HTML is
+    self-contained by design, and a renderer that follows URLs found in client data would be a
+    way into our network."""
+    import weasyprint  # slow to import; only the tasks that render PDFs need it
 
     fetcher = weasyprint.urls.URLFetcher(allowed_protocols=())
-    return weasyprint.HTML(string=invoice_html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
+    return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
 
 
 @cache
 def _font_config() -> FontConfiguration:
-    """One font configuration for every invoice a process renders (a run renders them all in
-    one when tested): WeasyPrint would build one per document, 15% of an invoice's PDF time."""
+    """One font configuration for every PDF a process renders (a run renders all its invoices and
+    FAQs in one when tested): WeasyPrint would build one per document, 15% of an invoice's PDF time."""
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
