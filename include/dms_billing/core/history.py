@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.columns import BILLABLE_REASONS
+from include.dms_billing.core.invoice import Invoice
 
 MONTHS = 12
 NOT_SPLIT = "not_split"  # an invoice with one line and no sealed list's counts: the total, not split
@@ -98,12 +99,35 @@ class ClientHistory:
                 "currency": self.currency, "months": [p.to_data() for p in self.months]}
 
 
+def invoice_point(invoice: Invoice, listed: Mapping[str, int] | None = None) -> MonthPoint:
+    """The month an invoice bills: its total, and its users by reason from its lines; an older
+    invoice of one line without reason takes ``listed`` (its sealed list's counts, when they add up
+    to its count), else its count as ``NOT_SPLIT``."""
+    by_reason = invoice.by_reason
+    if not by_reason and listed is not None and sum(listed.values()) == invoice.billable_count:
+        by_reason = dict(listed)
+    return MonthPoint(invoice.billing_month, by_reason or {NOT_SPLIT: invoice.billable_count}, invoice.total,
+                      invoice.currency, AMOUNT_INVOICED)
+
+
 def client_history(client_code: str, billing_month: str, known: Iterable[MonthPoint]) -> ClientHistory:
     """The 12 months ending at ``billing_month``: each month of ``known`` in the window as given,
     every other month no data (before the client's first bill, or a month never billed)."""
     by_month = {p.billing_month: p for p in known}
     return ClientHistory(client_code, billing_month,
                          tuple(by_month.get(m) or MonthPoint(m) for m in window(billing_month)))
+
+
+def list_history(
+    client_code: str, billing_month: str, known: Iterable[MonthPoint], by_reason: Mapping[str, int],
+    expected: Decimal, currency: str,
+) -> ClientHistory:
+    """The list email's history: its own month is its invoice once issued (in ``known`` with an
+    amount), else the list's counts with the subscriptions amount its terms promise (before VAT)."""
+    known = list(known)
+    if not any(p.billing_month == billing_month and p.amount is not None for p in known):
+        known.append(MonthPoint(billing_month, by_reason, expected, currency, AMOUNT_EXPECTED))
+    return client_history(client_code, billing_month, known)
 
 
 @dataclass(frozen=True)

@@ -66,17 +66,22 @@ def list_date(billing_month: str) -> date:
     return BillingMonth.parse(billing_month).next().first_day
 
 
-def render_invoice_html(invoice: Invoice) -> str:
-    """The printable A4 invoice; the same HTML is the invoice email's body."""
-    return render_template("invoice.html.j2", invoice=invoice, list_date=list_date(invoice.billing_month))
+def render_invoice_html(invoice: Invoice, chart: str | None = None) -> str:
+    """The printable A4 invoice; the same HTML is the invoice email's body. ``chart``: the
+    client's history chart as a ``data:image/png;base64,`` URI (``charts.data_uri``), or none."""
+    if chart is not None and not chart.startswith("data:image/png;base64,"):
+        raise ValueError("the invoice's chart must be a data: URI of a PNG: nothing is fetched")
+    return render_template("invoice.html.j2", invoice=invoice, list_date=list_date(invoice.billing_month),
+                           chart=chart)
 
 
 def render_invoice_pdf(invoice_html: str) -> bytes:
     """The invoice HTML as PDF. Nothing is fetched: the HTML is self-contained by design, and
-    a renderer that follows URLs found in client data would be a way into our network."""
+    a renderer that follows URLs found in client data would be a way into our network. Only
+    ``data:`` URIs are read (the chart, embedded in the HTML itself)."""
     import weasyprint  # slow to import; only the invoice task needs it
 
-    fetcher = weasyprint.urls.URLFetcher(allowed_protocols=())
+    fetcher = weasyprint.urls.URLFetcher(allowed_protocols=("data",))
     return weasyprint.HTML(string=invoice_html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
 
 
