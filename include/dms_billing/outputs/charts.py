@@ -40,6 +40,21 @@ def _short(billing_month: str) -> str:
     return f"{name[:3]}\n{name[-2:]}"
 
 
+def compact(value: float, _position: object = None) -> str:
+    """A tick label: ``8625000`` -> ``8.6M``, ``52000`` -> ``52k``, ``5000`` -> ``5,000``; never an
+    offset such as ``1e7`` above the axis."""
+    for divisor, unit, start in ((1e6, "M", 1e6), (1e3, "k", 1e4)):
+        if abs(value) >= start:
+            return f"{value / divisor:,.1f}".removesuffix(".0") + unit
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def _ticks(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(compact))
+
+
 def _figure():
     from matplotlib.figure import Figure
 
@@ -60,6 +75,7 @@ def _style(axes, months: tuple[str, ...]) -> None:
     axes.set_xticks(range(len(months)), [_short(m) for m in months], fontsize=7)
     axes.set_xlim(-0.6, len(months) - 0.4)
     axes.tick_params(axis="y", labelsize=7)
+    _ticks(axes.yaxis)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
 
@@ -104,10 +120,12 @@ def client_chart_png(history: ClientHistory) -> bytes:
     if currency:
         line = axes.twinx()  # the amount, on its own axis at the right
         line.tick_params(axis="y", labelsize=7, colors=AMOUNT_COLOUR)
+        _ticks(line.yaxis)
         line.spines["top"].set_visible(False)
         amounts = [float(p.amount) if p.amount is not None and p.currency == currency else float("nan")
                    for p in history.months]
-        line.plot(range(len(months)), amounts, color=AMOUNT_COLOUR, linewidth=1.4, marker="o", markersize=3.5,
+        invoiced = [a if p.amount_kind != AMOUNT_EXPECTED else float("nan") for a, p in zip(amounts, history.months)]
+        line.plot(range(len(months)), invoiced, color=AMOUNT_COLOUR, linewidth=1.4, marker="o", markersize=3.5,
                   label="Invoice total")
         expected = [(i, a) for i, (a, p) in enumerate(zip(amounts, history.months)) if p.amount_kind == AMOUNT_EXPECTED]
         if expected:

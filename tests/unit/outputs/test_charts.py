@@ -22,6 +22,7 @@ from include.dms_billing.outputs.charts import (
     SCALE,
     WIDTH,
     chart_data,
+    compact,
     client_chart_png,
     client_history_lines,
     data_uri,
@@ -87,3 +88,8 @@ def test_chart_data_refuses_what_is_not_a_chart() -> None:
     Image.new("RGB", (2, 2)).save(plain, format="PNG")
     with pytest.raises(ValueError, match="no chart data"):
         chart_data(plain.getvalue())
+
+
+def test_tick_labels_are_compact_never_an_offset() -> None:
+    assert [compact(v) for v in (0, 950, 5000, 52000, 8625000, 12500000)] == ["0", "950", "5,000", "52k", "8.6M",
+                                                                             "12.5M"]
