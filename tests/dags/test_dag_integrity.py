@@ -20,14 +20,14 @@ def refuse(*a, **k):
     raise RuntimeError("DAG parsing tried to open a connection")
 socket.socket.connect = refuse
 sqlalchemy.create_engine = refuse
-already = {m for m in ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter") if m in sys.modules}
+HEAVY = ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter", "matplotlib")
+already = {m for m in HEAVY if m in sys.modules}
 started = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": sorted(bag.dag_ids),
-    "heavy": sorted(m for m in ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter")
-                    if m in sys.modules and m not in already),
+    "heavy": sorted(m for m in HEAVY if m in sys.modules and m not in already),
     "seconds": time.perf_counter() - started,
 }))
 """

@@ -6,19 +6,21 @@ decides what was already issued or sent, so each step can be re-run or retried f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import sqlalchemy as sa
 
 from include.dms_billing.core.config import BillingConfig
+from include.dms_billing.core.history import MonthPoint, client_history, finance_history, invoice_point, list_history
 from include.dms_billing.core.invoice import BillTo, Invoice, InvoiceLine, build_invoice, invoice_issuer
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.list_terms import list_terms
 from include.dms_billing.core.work_calendar import due_date, invoice_date, objection_deadline
 from include.dms_billing.ledger.deliveries import FINANCE, DeliveryKey, DeliveryOutcome, deliver_once
+from include.dms_billing.ledger.history import client_months, invoiced_totals
 from include.dms_billing.ledger.invoices import IssuedInvoice, find_invoice, issue_invoice, month_invoices
 from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with_invoice
 from include.dms_billing.mail.envelope import ARCHIVED, envelope
@@ -67,10 +69,14 @@ def draft_invoice(
     return build
 
 
-def _render(invoice: Invoice) -> tuple[str, bytes]:
+def _render(invoice: Invoice, earlier: Sequence[MonthPoint] = ()) -> tuple[str, bytes]:
+    """The invoice's HTML (with its client's 12 months as a chart: ``earlier`` from the ledger,
+    its own month from the invoice) and its PDF."""
+    from include.dms_billing.outputs.charts import client_chart_png, data_uri
     from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 
-    html = render_invoice_html(invoice)
+    history = client_history(invoice.bill_to.client_code, invoice.billing_month, [*earlier, invoice_point(invoice)])
+    html = render_invoice_html(invoice, chart=data_uri(client_chart_png(history)))
     return html, render_invoice_pdf(html)
 
 
@@ -96,13 +102,14 @@ def issue_invoice_step(
     built_from = seal.fingerprint if seal else fingerprint(paths)
     if seal:
         verify(paths, built_from)
+    earlier = client_months(ledger, job.client_code, job.billing_month, paths.root)  # read before it is issued
     issued = issue_invoice(
         ledger,
         client_code=job.client_code,
         billing_month=job.billing_month,
         prefix=config.issuer.invoice_prefix,
         build=draft_invoice(job, _by_reason(paths, built_from.row_count), config),
-        render=_render,
+        render=lambda invoice: _render(invoice, earlier),
         run_id=run_id,
         on_issue=lambda conn, invoice: seal_with_invoice(conn, paths, built_from, invoice.invoice_number, run_id),
     )
@@ -129,7 +136,7 @@ def _outgoing(
                     lambda message_id: write(envelope(config, kind, job, message_id)))
 
 
-def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
+def _list_message(ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, config: BillingConfig) -> Outgoing:
     from include.dms_billing.mail.messages import list_email
     from include.dms_billing.outputs.list_changes import read_changes
 
@@ -139,8 +146,11 @@ def _list_message(job: ClientJob, paths: ClientMonthPaths, config: BillingConfig
         billed[column] = billed[column].dt.tz_convert(job.timezone)
     changes = read_changes(paths.changes)
     terms = list_terms(job.client_code, job.billing_month, summary.by_reason, config)
+    history = list_history(job.client_code, job.billing_month, client_months(ledger, job.client_code,
+                           job.billing_month, paths.root), summary.by_reason, terms.subscriptions_amount, terms.currency)
     return _outgoing(config, DeliveryKind.LIST, lambda addressed: list_email(
         addressed, job.client_name, job.client_code, job.billing_month, summary, billed, changes, terms=terms,
+        history=history,
     ), job)
 
 
@@ -166,7 +176,7 @@ def send_list_step(
 ) -> DeliveryOutcome:
     seal_list(ledger, paths, run_id)  # the client receives it: sealed now, or checked against its seal
     key = DeliveryKey(job.client_code, job.billing_month, DeliveryKind.LIST)
-    return _deliver(ledger, key, _list_message(job, paths, config), config, run_id, resend, send)
+    return _deliver(ledger, key, _list_message(ledger, job, paths, config), config, run_id, resend, send)
 
 
 class InvoiceNotIssued(RuntimeError):
@@ -205,7 +215,7 @@ def archive_step(
             verify(paths, sealed)
             if kept.exists():
                 return str(kept)
-        message = _list_message(job, paths, config).build(ARCHIVED)
+        message = _list_message(ledger, job, paths, config).build(ARCHIVED)
     else:
         if kept.exists():  # the invoice never changes once issued, nor does its kept email
             return str(kept)
@@ -249,6 +259,8 @@ def finance_summary_step(
         return str(path), None
     numbers = ",".join(invoice.invoice_number for invoice in invoices)
     key = DeliveryKey(FINANCE, billing_month, DeliveryKind.FINANCE_SUMMARY)
+    earlier = [total for total in invoiced_totals(ledger, billing_month) if total[0] != billing_month]
+    history = finance_history(billing_month, [*earlier, *((i.billing_month, i.currency, i.total) for i in invoices)])
     outgoing = _outgoing(config, key.kind, lambda addressed: finance_email(
-        addressed, billing_month, invoices))
+        addressed, billing_month, invoices, history))
     return str(path), _deliver(ledger, key, outgoing, config, run_id, resend, send, detail=numbers)

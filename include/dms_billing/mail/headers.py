@@ -8,6 +8,7 @@ is 7-bit clean for any mail relay.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,3 +110,19 @@ def attach(msg: EmailMessage, data: bytes, mime_type: tuple[str, str], filename:
     msg.add_attachment(
         data, maintype=maintype, subtype=subtype, filename=header_value("filename", filename), params=params
     )
+
+
+def content_id(envelope: Envelope, data: bytes, name: str = "chart") -> str:
+    """A Content-ID for an inline part: from its bytes and the Message-ID's domain, so the same
+    message built again is the same bytes (``make_msgid`` would add the time and a random part)."""
+    domain = envelope.message_id.strip("<>").rpartition("@")[2]
+    return f"{name}.{hashlib.sha256(data).hexdigest()[:16]}@{domain}"
+
+
+def inline_image(msg: EmailMessage, png: bytes, cid: str) -> None:
+    """Put ``png`` beside the HTML body in a multipart/related part, where ``cid:`` finds it; it is
+    not an attachment (``iter_attachments`` still gives only the attached files)."""
+    html = msg.get_body(("html",))
+    if html is None or f"cid:{cid}" not in html.get_content():
+        raise ValueError(f"the HTML body does not show cid:{cid}")
+    html.add_related(png, maintype="image", subtype="png", cid=f"<{header_value('Content-ID', cid)}>")

@@ -16,12 +16,14 @@ import pandas as pd
 
 from include.dms_billing.core.billing_month import TRANSITION_LOGINS_FROM, TRANSITION_MONTH, BillingMonth
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
+from include.dms_billing.core.history import ClientHistory, FinanceHistory
 from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
+from include.dms_billing.mail.charts import client_chart, finance_chart, inline_data_images, with_chart
 from include.dms_billing.mail.faq import FAQ_NAME, faq_pdf
-from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, inline_image, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.render import invoice_context, long_date, render_template
@@ -89,10 +91,13 @@ def list_email(
     changes: ListChanges | None = None,
     *,
     terms: ListTerms,
+    history: ClientHistory | None = None,
 ) -> EmailMessage:
     """Day 1: the month's billable users, counts by reason, what changed since last month, how
     to read the list, the invoice that follows and how to object (``terms``); the list attached
-    as CSV and XLSX, and the billing FAQ as PDF (``faq``)."""
+    as CSV and XLSX, and the billing FAQ as PDF (``faq``). With ``history``, its 12 months as a
+    chart inline in the HTML (beside it in multipart/related, not attached) and as text lines in
+    the plain body."""
     _check_list(summary, client_code, billing_month, billed)
     if (terms.client_code, terms.billing_month, terms.billable) != (client_code, billing_month, len(billed)):
         raise ValueError(f"the terms are for {terms.billable} users of {terms.client_code} {terms.billing_month}, "
@@ -100,9 +105,13 @@ def list_email(
     if changes is not None and (changes.billing_month, changes.current_count) != (billing_month, len(billed)):
         raise ValueError(f"the changes are for {changes.current_count} users of {changes.billing_month}, "
                          f"not the {len(billed)} of {billing_month}")
+    if history is not None and (history.client_code, history.billing_month) != (client_code, billing_month):
+        raise ValueError(f"the history is of {history.client_code} {history.billing_month}, "
+                         f"not {client_code} {billing_month}")
     month = BillingMonth.parse(billing_month)
     logins_from = long_date(TRANSITION_LOGINS_FROM) if month == TRANSITION_MONTH else None
     stem = f"billable_users_{client_code}_{billing_month}"
+    history_lines, chart = client_chart(envelope, history)
     context = {
         "client_name": client_name,
         "client_code": client_code,
@@ -120,6 +129,8 @@ def list_email(
         "changes_shown": CHANGES_SHOWN,
         "terms": terms,
         "faq_name": FAQ_NAME,
+        "history_lines": history_lines,
+        "chart": chart,
     }
     subject = (
         f"Sokrio DMS billable users, {context['month']}: {client_name} ({client_code}), "
@@ -134,6 +145,7 @@ def list_email(
         client_code,
         billing_month,
     )
+    with_chart(msg, chart)
     attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
     attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
     faq = faq_pdf(terms, client_name, _list_timezone(billed), logins_from, context["columns"])
@@ -142,7 +154,8 @@ def list_email(
 
 
 def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: bytes) -> EmailMessage:
-    """First working day: a short text summary, the invoice itself as the HTML body, the PDF."""
+    """First working day: a short text summary, the invoice itself as the HTML body (its chart
+    inline beside it), the PDF."""
     if not pdf.startswith(b"%PDF-"):
         raise ValueError(f"invoice {invoice.invoice_number}: the attachment is not a PDF")
     client, month = invoice.bill_to, invoice.billing_month
@@ -151,7 +164,10 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
         f"{client.client_name}, {format_money(invoice.total, invoice.currency)}"
     )
     text = render_template("invoice_email.txt.j2", **invoice_context(invoice))
-    msg = new_message(envelope, DeliveryKind.INVOICE, subject, text, invoice_html, client.client_code, month)
+    html, images = inline_data_images(envelope, invoice_html)
+    msg = new_message(envelope, DeliveryKind.INVOICE, subject, text, html, client.client_code, month)
+    for png, cid in dict(images).items():  # one part per picture, shown as often as the HTML shows it
+        inline_image(msg, png, cid)
     attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
     return msg
 
@@ -164,17 +180,25 @@ def currency_totals(invoices: Sequence[Invoice]) -> list[str]:
     return [format_money(total, currency) for currency, total in sorted(totals.items())]
 
 
-def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Invoice]) -> EmailMessage:
-    """After the month's invoices: a table of them for finance, the CSV attached."""
+def finance_email(
+    envelope: Envelope, billing_month: str, invoices: Sequence[Invoice], history: FinanceHistory | None = None,
+) -> EmailMessage:
+    """After the month's invoices: a table of them for finance, the CSV attached; with
+    ``history``, the month's total per currency against the 12 before, as a chart and as text."""
     strays = [i.invoice_number for i in invoices if i.billing_month != billing_month]
     if strays:
         raise ValueError(f"invoices not for {billing_month} in its finance summary: {strays}")
+    if history is not None and history.billing_month != billing_month:
+        raise ValueError(f"the history ends at {history.billing_month}, not {billing_month}")
     totals = currency_totals(invoices)
+    history_lines, chart = finance_chart(envelope, history)
     context = {
         "month": month_name(billing_month),
         "invoices": list(invoices),
         "totals": totals,
         "csv_name": f"finance_summary_{billing_month}.csv",
+        "history_lines": history_lines,
+        "chart": chart,
     }
     subject = (
         f"Sokrio DMS finance summary, {context['month']}: {_count(len(invoices), 'invoice')}, "
@@ -188,6 +212,7 @@ def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Inv
         render_template("finance_email.html.j2", **context),
         billing_month=billing_month,
     )
+    with_chart(msg, chart)
     attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
     return msg
 

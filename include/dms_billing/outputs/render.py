@@ -78,9 +78,10 @@ def invoice_context(invoice: Invoice) -> dict[str, object]:
 
 def render_invoice_html(invoice: Invoice, *, chart: str | None = None) -> str:
     """The printable A4 invoice (Mushak-6.3's fields); the same HTML is the invoice email's body.
-    ``chart`` is an image as a ``data:image/png;base64,...`` URI, shown near the end when given."""
-    if chart is not None and not chart.startswith("data:image/"):
-        raise ValueError("the invoice's chart must be a data: URI: the invoice fetches nothing")
+    ``chart``: the client's history chart as a ``data:image/png;base64,`` URI (``charts.data_uri``),
+    shown near the end, or none."""
+    if chart is not None and not chart.startswith("data:image/png;base64,"):
+        raise ValueError("the invoice's chart must be a data: URI of a PNG: nothing is fetched")
     return render_template("invoice.html.j2", **invoice_context(invoice), chart=chart)
 
 
@@ -92,10 +93,10 @@ def render_invoice_pdf(invoice_html: str) -> bytes:
 def render_pdf(html: str) -> bytes:
     """Self-contained HTML (the invoice, the billing FAQ) as PDF. Nothing is fetched: the HTML is
     self-contained by design, and a renderer that follows URLs found in client data would be a
-    way into our network."""
+    way into our network. Only ``data:`` URIs are read (the chart, embedded in the HTML itself)."""
     import weasyprint  # slow to import; only the tasks that render PDFs need it
 
-    fetcher = weasyprint.urls.URLFetcher(allowed_protocols=())
+    fetcher = weasyprint.urls.URLFetcher(allowed_protocols=("data",))
     return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
 
 
