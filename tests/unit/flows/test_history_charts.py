@@ -131,7 +131,8 @@ def test_the_list_emails_chart_is_the_ledgers_months_and_the_list_not_yet_invoic
                                                        {"active": 4, "inactive_recent_login": 1}]
     listed = _kind(billed["sent"], "list", MONTHS[-1])
     assert sorted(p.get_filename() for p in listed.iter_attachments()) == [
-        "billable_users_HIST_2024-01.csv", "billable_users_HIST_2024-01.xlsx"]  # the chart is no attachment
+        "Sokrio-DMS-billing-FAQ.pdf", "billable_users_HIST_2024-01.csv",
+        "billable_users_HIST_2024-01.xlsx"]  # the chart is no attachment
     data = _checked(_inline_png(listed))
     assert (data["client_code"], data["billing_month"], data["currency"]) == ("HIST", "2024-01", "BDT")
     _no_data_before(data, 9)

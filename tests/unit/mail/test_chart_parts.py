@@ -28,7 +28,8 @@ def test_the_list_chart_is_inline_and_the_attachments_stay_the_list() -> None:
     msg = parse(_list())
     assert structure(msg)[:6] == ["multipart/mixed", "multipart/alternative", "text/plain", "multipart/related",
                                   "text/html", "image/png"]
-    assert sorted(attachments(msg)) == ["billable_users_MEGHNA_2023-05.csv", "billable_users_MEGHNA_2023-05.xlsx"]
+    assert sorted(attachments(msg)) == ["Sokrio-DMS-billing-FAQ.pdf", "billable_users_MEGHNA_2023-05.csv",
+                                        "billable_users_MEGHNA_2023-05.xlsx"]
     [image] = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     data = chart_data(image.get_payload(decode=True))
     assert data["months"][-2]["amount"] == "345.00" and data["months"][-1]["amount_kind"] == "subscriptions_before_vat"
