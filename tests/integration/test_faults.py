@@ -122,7 +122,7 @@ def _content(message) -> dict:
         elif name.endswith(".pdf"):
             data = same("".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages))
         elif name.startswith("finance"):
-            data = sorted(same(data.decode("utf-8")).splitlines())
+            data = sorted(same(data.decode("utf-8-sig")).splitlines())
         files[name] = data
     text, html = (same(message.get_body((kind,)).get_content()) for kind in ("plain", "html"))
     if _key(message)[0] == "finance":  # a table in number order

@@ -21,7 +21,7 @@ from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
-from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
+from include.dms_billing.outputs.billable_list import ListSummary, to_csv_bytes
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.render import list_date, long_date, render_template
 from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
@@ -132,7 +132,7 @@ def list_email(
         client_code,
         billing_month,
     )
-    attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    attach(msg, to_csv_bytes(billed), ("text", "csv"), f"{stem}.csv", charset="utf-8")
     attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
     return msg
 

@@ -161,7 +161,7 @@ def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str, changes: ListChanges
 
 
 def finance_csv_bytes(invoices: Sequence[Invoice]) -> bytes:
-    """The finance summary (contract section 6): UTF-8 CSV, one row per invoice.
+    """The finance summary (contract section 6): UTF-8 CSV with a BOM, one row per invoice.
 
     Amounts are written exactly as the ledger holds them (a credit stays ``-150.00``), so no
     neutralising here: every value is a number, a date or a code we issued.
@@ -170,4 +170,4 @@ def finance_csv_bytes(invoices: Sequence[Invoice]) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=FINANCE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(invoice.finance_row() for invoice in invoices)
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode("utf-8-sig")  # with a BOM, so that Excel reads UTF-8

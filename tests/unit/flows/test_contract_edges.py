@@ -74,7 +74,7 @@ def _bill(tmp_path: Path, src: Source, month: str, config=None, mutate=(), relax
         except ValueError as exc:
             out[job.client_code] = exc
             continue
-        text = paths.billable_csv.read_bytes().decode("utf-8")
+        text = paths.billable_csv.read_bytes().decode("utf-8-sig")
         out[job.client_code] = {"header": next(csv.reader(io.StringIO(text))),
                                 "rows": {int(r["user_id"]): r for r in csv.DictReader(io.StringIO(text))},
                                 "summary": json.loads(paths.summary.read_text()), "paths": paths}

@@ -95,7 +95,7 @@ def test_list_email_parts_and_attachments() -> None:
     msg = parse(the_list_email())
     assert structure(msg) == [*MIXED, "text/csv", XLSX]
     files = attachments(msg)
-    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", to_csv_text(billed).encode("utf-8"))
+    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", b"\xef\xbb\xbf" + to_csv_text(billed).encode())
     xlsx_type, xlsx = files["billable_users_MEGHNA_2023-05.xlsx"]
     rows = list(openpyxl.load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True))
     assert xlsx_type == XLSX and list(rows[0]) == ATTACHMENT_COLUMNS and len(rows) == 1 + len(billed)

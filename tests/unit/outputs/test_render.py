@@ -149,7 +149,7 @@ def test_empty_list_xlsx_has_the_header_only() -> None:
 
 def test_finance_csv_one_row_per_invoice() -> None:
     invoices = [make_invoice(), make_invoice(number="SKR-000002", currency="USD")]
-    rows = list(csv.reader(io.StringIO(finance_csv_bytes(invoices).decode("utf-8"))))
+    rows = list(csv.reader(io.StringIO(finance_csv_bytes(invoices).decode("utf-8-sig"))))
     assert rows[0] == FINANCE_COLUMNS
     assert [dict(zip(rows[0], row)) for row in rows[1:]] == [invoice.finance_row() for invoice in invoices]
     assert rows[1][FINANCE_COLUMNS.index("total")] == "96255.00"
