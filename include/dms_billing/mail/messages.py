@@ -7,9 +7,7 @@ the alternative sits inside multipart/mixed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
 from email.message import EmailMessage
 
 import pandas as pd
@@ -22,9 +20,10 @@ from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_bytes
+from include.dms_billing.outputs.finance_sheet import currency_totals, finance_csv_bytes, finance_xlsx_bytes
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.render import list_date, long_date, render_template
-from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
+from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
 
 
 def _count(number: int, noun: str) -> str:
@@ -133,7 +132,8 @@ def list_email(
         billing_month,
     )
     attach(msg, to_csv_bytes(billed), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
+    workbook = list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes, terms=terms, client_name=client_name)
+    attach(msg, workbook, XLSX_TYPE, f"{stem}.xlsx")
     return msg
 
 
@@ -152,25 +152,21 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
     return msg
 
 
-def currency_totals(invoices: Sequence[Invoice]) -> list[str]:
-    """The invoices' totals per currency, formatted; currencies are never added together."""
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice in invoices:
-        totals[invoice.currency] += invoice.total
-    return [format_money(total, currency) for currency, total in sorted(totals.items())]
-
-
 def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Invoice]) -> EmailMessage:
-    """After the month's invoices: a table of them for finance, the CSV attached."""
+    """After the month's invoices: a table of them for finance with a totals row per currency,
+    the same rows attached as CSV (the contract's columns) and as XLSX."""
     strays = [i.invoice_number for i in invoices if i.billing_month != billing_month]
     if strays:
         raise ValueError(f"invoices not for {billing_month} in its finance summary: {strays}")
-    totals = currency_totals(invoices)
+    by_currency = currency_totals(invoices)
+    totals = [format_money(total.sums["total"], total.currency) for total in by_currency]
     context = {
         "month": month_name(billing_month),
         "invoices": list(invoices),
+        "currency_totals": by_currency,
         "totals": totals,
         "csv_name": f"finance_summary_{billing_month}.csv",
+        "xlsx_name": f"finance_summary_{billing_month}.xlsx",
     }
     subject = (
         f"Sokrio DMS finance summary, {context['month']}: {_count(len(invoices), 'invoice')}, "
@@ -185,6 +181,7 @@ def finance_email(envelope: Envelope, billing_month: str, invoices: Sequence[Inv
         billing_month=billing_month,
     )
     attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
+    attach(msg, finance_xlsx_bytes(billing_month, invoices), XLSX_TYPE, context["xlsx_name"])
     return msg
 
 
