@@ -127,7 +127,7 @@ def sample_invoice() -> Invoice:
 def parts(rows: int) -> dict[str, Callable[[], object]]:
     """Each part, named, ready to call; later parts reuse what earlier ones built."""
     from include.dms_billing.mail.messages import list_email
-    from include.dms_billing.outputs.billable_list import to_csv_text
+    from include.dms_billing.outputs.billable_list import to_csv_bytes
     from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
     from include.dms_billing.outputs.spreadsheets import Workbook, changes_sheet, list_xlsx_bytes
 
@@ -154,8 +154,9 @@ def parts(rows: int) -> dict[str, Callable[[], object]]:
         return built["html"]
 
     return {
-        "CSV text": lambda: to_csv_text(billed),
-        "XLSX bytes (list and Changes sheets)": lambda: list_xlsx_bytes(billed, f"{CODE} {MONTH}", changes),
+        "CSV bytes (UTF-8 with a BOM)": lambda: to_csv_bytes(billed),
+        "XLSX bytes (Summary, list and Changes sheets)": lambda: list_xlsx_bytes(billed, f"{CODE} {MONTH}", changes,
+                                                                          terms=terms, client_name="Meghna Foods Ltd"),
         "Changes sheet alone": changes_only,
         "list email built (CSV, XLSX, MIME)": message,
         "as_bytes": lambda: built["message"].as_bytes(),

@@ -123,7 +123,7 @@ def test_every_clients_list_and_invoice_is_in_the_bucket(celery_run: CeleryRun) 
     outputs = celery_run.outputs
     for client in CLIENTS:
         billable = _partition("billable", client)
-        rows = list(csv.DictReader(io.StringIO(outputs[f"{billable}/billable_users.csv"].decode("utf-8"))))
+        rows = list(csv.DictReader(io.StringIO(outputs[f"{billable}/billable_users.csv"].decode("utf-8-sig"))))
         assert rows, client
         assert outputs[f"{billable}/billable_users.parquet"].startswith(b"PAR1"), client
         invoices = _partition("invoices", client)

@@ -117,12 +117,16 @@ def _content(message) -> dict:
     files = {}
     for part in message.iter_attachments():
         data, name = part.get_payload(decode=True), same(part.get_filename())
-        if name.endswith(".xlsx"):
-            data = list(openpyxl.load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
+        if name.endswith(".xlsx"):  # every sheet (the list's Summary, list and Changes; finance's rows)
+            data = {sheet.title: [tuple(same(v) if isinstance(v, str) else v for v in row)
+                                  for row in sheet.iter_rows(values_only=True)]
+                    for sheet in openpyxl.load_workbook(io.BytesIO(data)).worksheets}
+            if name.startswith("finance"):  # rows in number order
+                data = {title: sorted(rows, key=repr) for title, rows in data.items()}
         elif name.endswith(".pdf"):
             data = same("".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages))
         elif name.startswith("finance"):
-            data = sorted(same(data.decode("utf-8")).splitlines())
+            data = sorted(same(data.decode("utf-8-sig")).splitlines())
         files[name] = data
     text, html = (same(message.get_body((kind,)).get_content()) for kind in ("plain", "html"))
     if _key(message)[0] == "finance":  # a table in number order

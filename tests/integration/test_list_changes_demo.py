@@ -71,7 +71,7 @@ def billed_months(tmp_path_factory: pytest.TempPathFactory):
 def _parts(message) -> tuple[str, list[dict], openpyxl.Workbook]:
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     files = {p.get_filename(): p.get_payload(decode=True) for p in message.iter_attachments()}
-    rows = list(csv.DictReader(io.StringIO(next(v for k, v in files.items() if k.endswith(".csv")).decode())))
+    rows = list(csv.DictReader(io.StringIO(next(v for k, v in files.items() if k.endswith(".csv")).decode("utf-8-sig"))))
     book = openpyxl.load_workbook(io.BytesIO(next(v for k, v in files.items() if k.endswith(".xlsx"))))
     return text, rows, book
 

@@ -91,7 +91,7 @@ def test_previews_go_out_on_each_clients_local_day_once_and_deactivation_counts(
         assert "00:00 on 29 May 2023" in text and "00:00 on 1 June 2023" in text  # as of, and the close
         assert "Candidates to deactivate: 2 active users" in text
         files = _attachments(message)
-        projected = list(csv.DictReader(io.StringIO(files[f"preview_{code}_2023-05.csv"].decode("utf-8"))))
+        projected = list(csv.DictReader(io.StringIO(files[f"preview_{code}_2023-05.csv"].decode("utf-8-sig"))))
         mine = users[code]
         assert {int(r["user_id"]): r["billable_reason"] for r in projected} == {
             mine["idle_deactivated"]: "active", mine["idle_kept"]: "active", mine["active_used"]: "active",
@@ -117,7 +117,7 @@ def test_previews_go_out_on_each_clients_local_day_once_and_deactivation_counts(
     assert run.state == "success"
     [listed] = [m for m in outbox.messages if m["X-Sokrio-Billing"].startswith("list;")]
     rows = {int(r["user_id"]): r for r in csv.DictReader(io.StringIO(
-        _attachments(listed)["billable_users_DHAKA1_2023-05.csv"].decode("utf-8")))}
+        _attachments(listed)["billable_users_DHAKA1_2023-05.csv"].decode("utf-8-sig")))}
     mine = users["DHAKA1"]
     assert deactivated not in rows
     assert set(rows) == {mine["idle_kept"], mine["active_used"], mine["inactive_used"]}

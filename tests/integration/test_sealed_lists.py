@@ -119,7 +119,7 @@ def test_a_rerun_after_the_invoice_with_late_data_keeps_the_billed_list_and_tell
     assert [(u.user_id, u.sealed_reason, u.billable_reason) for u in diff.reason_changed] == [
         (NOW_BY_LOGIN, "active", "inactive_recent_login")]
     assert found.recomputed_count == found.sealed_count  # one added, one removed
-    revised_ids = {int(line.split(",")[0]) for line in (revision / "billable_users.csv").read_text().splitlines()[1:]}
+    revised_ids = {int(line.split(",")[0]) for line in (revision / "billable_users.csv").read_text(encoding="utf-8-sig").splitlines()[1:]}
     assert LATE_LOGIN in revised_ids and DEACTIVATED not in revised_ids
     [report] = collect(str(MAY), ["DHAKA1"], data_root)
     assert f"revision {found.revision} (1 added, 1 removed, 1 reason changed)" in report.result()

@@ -28,6 +28,11 @@ def round_money(amount: Decimal | int | str, currency: str) -> Decimal:
     return to_decimal(amount).quantize(exponent, rounding=ROUND_HALF_UP)
 
 
+def format_amount(amount: Decimal, currency: str) -> str:
+    """For people, in a table that names the currency once: ``12,345.50``."""
+    return f"{round_money(amount, currency):,.{minor_units(currency)}f}"
+
+
 def format_money(amount: Decimal, currency: str) -> str:
     """For people: thousands separators and the currency's decimals, e.g. ``12,345.50 BDT``."""
-    return f"{round_money(amount, currency):,.{minor_units(currency)}f} {currency}"
+    return f"{format_amount(amount, currency)} {currency}"

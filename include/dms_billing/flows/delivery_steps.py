@@ -251,7 +251,7 @@ def finance_summary_step(
     Sent once per month; a later run that has issued more invoices sends an update.
     """
     from include.dms_billing.mail.messages import finance_email
-    from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
+    from include.dms_billing.outputs.finance_sheet import finance_csv_bytes
 
     invoices = month_invoices(ledger, billing_month)
     path = write_bytes(finance_summary_csv(billing_month), finance_csv_bytes(invoices))

@@ -163,7 +163,7 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     from include.dms_billing.core.rule import decide
     from include.dms_billing.mail.preview_email import candidates, deadline_text
     from include.dms_billing.outputs.atomic import atomic_path
-    from include.dms_billing.outputs.billable_list import to_csv_text
+    from include.dms_billing.outputs.billable_list import to_csv_bytes
     from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
     from include.dms_billing.source.extraction import extract_user_facts
 
@@ -177,7 +177,7 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     projected, changes = compare_with_previous(projected, snapshot, window, status_map, previous)
     with atomic_path(paths.projected) as tmp:
         pq.write_table(pa.Table.from_pandas(projected, preserve_index=False), tmp)
-    write_text(paths.projected_csv, to_csv_text(projected))
+    write_bytes(paths.projected_csv, to_csv_bytes(projected))
     counts = projected["billable_reason"].value_counts()
     summary = {
         "client_code": job.client_code, "billing_month": job.billing_month, "as_of": as_of.isoformat(),

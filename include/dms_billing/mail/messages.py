@@ -7,9 +7,7 @@ the alternative sits inside multipart/mixed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
 from email.message import EmailMessage
 
 import pandas as pd
@@ -24,10 +22,11 @@ from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.charts import client_chart, finance_chart, inline_data_images, with_chart
 from include.dms_billing.mail.faq import FAQ_NAME, faq_pdf
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, inline_image, new_message
-from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
+from include.dms_billing.outputs.billable_list import ListSummary, to_csv_bytes
+from include.dms_billing.outputs.finance_sheet import currency_totals, finance_csv_bytes, finance_xlsx_bytes
 from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.render import invoice_context, long_date, render_template
-from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, list_xlsx_bytes
+from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
 
 
 def _count(number: int, noun: str) -> str:
@@ -146,8 +145,9 @@ def list_email(
         billing_month,
     )
     with_chart(msg, chart)
-    attach(msg, to_csv_text(billed).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    attach(msg, list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes), XLSX_TYPE, f"{stem}.xlsx")
+    attach(msg, to_csv_bytes(billed), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    workbook = list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes, terms=terms, client_name=client_name)
+    attach(msg, workbook, XLSX_TYPE, f"{stem}.xlsx")
     faq = faq_pdf(terms, client_name, _list_timezone(billed), logins_from, context["columns"])
     attach(msg, faq, ("application", "pdf"), FAQ_NAME)
     return msg
@@ -172,31 +172,27 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
     return msg
 
 
-def currency_totals(invoices: Sequence[Invoice]) -> list[str]:
-    """The invoices' totals per currency, formatted; currencies are never added together."""
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice in invoices:
-        totals[invoice.currency] += invoice.total
-    return [format_money(total, currency) for currency, total in sorted(totals.items())]
-
-
 def finance_email(
     envelope: Envelope, billing_month: str, invoices: Sequence[Invoice], history: FinanceHistory | None = None,
 ) -> EmailMessage:
-    """After the month's invoices: a table of them for finance, the CSV attached; with
-    ``history``, the month's total per currency against the 12 before, as a chart and as text."""
+    """After the month's invoices: a table of them for finance with a totals row per currency,
+    the same rows attached as CSV (the contract's columns) and as XLSX; with ``history``, the
+    month's total per currency against the 12 before, as a chart and as text."""
     strays = [i.invoice_number for i in invoices if i.billing_month != billing_month]
     if strays:
         raise ValueError(f"invoices not for {billing_month} in its finance summary: {strays}")
     if history is not None and history.billing_month != billing_month:
         raise ValueError(f"the history ends at {history.billing_month}, not {billing_month}")
-    totals = currency_totals(invoices)
+    by_currency = currency_totals(invoices)
+    totals = [format_money(total.sums["total"], total.currency) for total in by_currency]
     history_lines, chart = finance_chart(envelope, history)
     context = {
         "month": month_name(billing_month),
         "invoices": list(invoices),
+        "currency_totals": by_currency,
         "totals": totals,
         "csv_name": f"finance_summary_{billing_month}.csv",
+        "xlsx_name": f"finance_summary_{billing_month}.xlsx",
         "history_lines": history_lines,
         "chart": chart,
     }
@@ -214,6 +210,7 @@ def finance_email(
     )
     with_chart(msg, chart)
     attach(msg, finance_csv_bytes(invoices), ("text", "csv"), context["csv_name"], charset="utf-8")
+    attach(msg, finance_xlsx_bytes(billing_month, invoices), XLSX_TYPE, context["xlsx_name"])
     return msg
 
 

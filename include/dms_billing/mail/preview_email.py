@@ -15,7 +15,7 @@ from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
 from include.dms_billing.mail.messages import column_meanings
-from include.dms_billing.outputs.billable_list import to_csv_text
+from include.dms_billing.outputs.billable_list import to_csv_bytes
 from include.dms_billing.outputs.render import render_template
 from include.dms_billing.outputs.spreadsheets import Workbook, list_sheet
 
@@ -72,6 +72,6 @@ def preview_email(envelope: Envelope, job: ClientJob, summary: dict, projected: 
     workbook = Workbook()
     list_sheet(workbook, "Projected list", projected)
     list_sheet(workbook, "Active, not logged in", idle)
-    attach(msg, to_csv_text(projected).encode("utf-8"), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    attach(msg, to_csv_bytes(projected), ("text", "csv"), f"{stem}.csv", charset="utf-8")
     attach(msg, workbook.to_bytes(), XLSX_TYPE, f"{stem}.xlsx")
     return msg

@@ -1,7 +1,8 @@
 """The billable list on disk: Parquet for machines, CSV for people, and a summary of counts.
 
 The CSV has the contract's columns (section 6) first and in order, then the evidence columns
-(``columns.EVIDENCE_COLUMNS``); times are the client's local time in ISO 8601 with the offset,
+(``columns.EVIDENCE_COLUMNS``); it is UTF-8 with a byte-order mark (``to_csv_bytes``), so Excel
+on Windows reads Bengali names as Bengali, not as mojibake; times are the client's local time in ISO 8601 with the offset,
 empty when unknown (never logged in; status taken from users.status without history).
 Beside the list, ``changes.json`` says what changed since the previous month's list.
 """
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_REASONS
-from include.dms_billing.outputs.atomic import atomic_path, write_text
+from include.dms_billing.outputs.atomic import atomic_path, write_bytes, write_text
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.spreadsheets import list_cells
 from include.dms_billing.outputs.storage import StoragePath
@@ -49,7 +50,7 @@ class ListSummary:
 
 
 def to_csv_text(billed: pd.DataFrame) -> str:
-    """The list as people read it: the contract's columns, local ISO times, UTF-8, one line a row.
+    """The list as people read it: the contract's columns, local ISO times, one line a row.
 
     Text cells that a spreadsheet would run as a formula are neutralised. A field holding any
     line break (``\\n``, ``\\r`` or both) is quoted, so it stays one field of one row.
@@ -61,6 +62,15 @@ def to_csv_text(billed: pd.DataFrame) -> str:
     # Python's csv quotes a field holding a character of the line terminator, so "\r\n" quotes
     # both kinds of break; the rows are then ended with "\n" alone, outside the quotes.
     return lf_row_ends(cells.to_csv(index=False, lineterminator="\r\n"))
+
+
+CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark: what Excel needs to read it as UTF-8
+
+
+def to_csv_bytes(billed: pd.DataFrame) -> bytes:
+    """The list's CSV as written to disk and attached: :func:`to_csv_text` in UTF-8 with a BOM
+    (read it back with ``utf-8-sig``)."""
+    return to_csv_text(billed).encode(CSV_ENCODING)
 
 
 def lf_row_ends(csv_text: str) -> str:
@@ -101,7 +111,7 @@ def write_billable_list(
                          "it is not rewritten")
     with atomic_path(paths.billable_parquet) as tmp:
         pq.write_table(pa.Table.from_pandas(billed, preserve_index=False), tmp)
-    write_text(paths.billable_csv, to_csv_text(billed))
+    write_bytes(paths.billable_csv, to_csv_bytes(billed))
     if changes is not None:
         write_text(paths.changes, changes.to_json())
     summary = summarise(billed, users_in_snapshot, status_from_current, paths, report)

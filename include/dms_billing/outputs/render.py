@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.list_terms import objection_reference
-from include.dms_billing.core.money import format_money
+from include.dms_billing.core.money import format_amount, format_money
 
 if TYPE_CHECKING:
     from weasyprint.text.fonts import FontConfiguration
@@ -53,7 +53,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(money=format_money, month=month_name, long_date=long_date, percent=percent)
+    env.filters.update(money=format_money, amount=format_amount, month=month_name, long_date=long_date, percent=percent)
     return env
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.dms_billing.outputs.atomic import atomic_path, write_text
-from include.dms_billing.outputs.billable_list import to_csv_text
+from include.dms_billing.outputs.atomic import atomic_path, write_bytes, write_text
+from include.dms_billing.outputs.billable_list import to_csv_bytes
 from include.dms_billing.outputs.paths import ClientMonthPaths
 
 DIFFERENCE_FILE = "difference.json"
@@ -114,7 +114,7 @@ def write_recheck(paths: ClientMonthPaths, recomputed: pd.DataFrame, found: Rech
         if not (folder / DIFFERENCE_FILE).exists():
             with atomic_path(folder / "billable_users.parquet") as tmp:
                 pq.write_table(pa.Table.from_pandas(recomputed, preserve_index=False), tmp)
-            write_text(folder / "billable_users.csv", to_csv_text(recomputed))
+            write_bytes(folder / "billable_users.csv", to_csv_bytes(recomputed))
             write_text(folder / DIFFERENCE_FILE, found.to_json())
     write_text(paths.last_check, found.to_json())
 

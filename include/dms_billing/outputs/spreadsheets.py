@@ -1,14 +1,14 @@
-"""Spreadsheet outputs: the billable list as XLSX and the finance summary as CSV.
+"""Spreadsheet outputs: the billable list as XLSX (a Summary sheet of the invoice it becomes, the
+list's sheet, the "Changes" sheet), and the cells the list's CSV and XLSX share.
 
 People open these in Excel or LibreOffice, so any text that came from the DMS (names, roles) is
 neutralised against formula injection: a cell that starts like a formula is written as text
-with a leading apostrophe, never evaluated.
+with a leading apostrophe, never evaluated. In the XLSX, times are Excel datetimes in the
+client's local time (Excel has no timezones: the header names the zone), counts are numbers.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import xlsxwriter
 
-from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS
-from include.dms_billing.core.invoice import Invoice
+from include.dms_billing.core.columns import ATTACHMENT_COLUMNS
+from include.dms_billing.outputs.summary_sheet import summary_sheet
+from include.dms_billing.outputs.workbook import DATETIME_FORMAT, Workbook
 
 if TYPE_CHECKING:
+    from include.dms_billing.core.list_terms import ListTerms
     from include.dms_billing.outputs.list_changes import ListChanges
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
@@ -31,7 +32,7 @@ ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010\013\014\016-\037]")
 NUMBER_COLUMNS = frozenset({"user_id", "logins_in_month"})
 EXCEL_EXACT_INT = 10**15 - 1  # Excel keeps 15 significant digits of a number
 TIME_COLUMNS = frozenset({"last_login_at", "status_set_at"})  # local aware times
-MIN_WIDTH, MAX_WIDTH = 8, 60
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's serial dates (1900 system)
 
 
 def neutralised(values: pd.Series) -> pd.Series:
@@ -65,14 +66,23 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def list_cells(frame: pd.DataFrame, columns: Sequence[str], drop_control: bool = False) -> pd.DataFrame:
+def excel_serial(times: pd.Series) -> pd.Series:
+    """Aware times as Excel serial datetimes of their wall time (days since 1899-12-30, as
+    floats, a column at a time); missing stays missing (NaN)."""
+    return (times.dt.tz_localize(None) - EXCEL_EPOCH) / pd.Timedelta(days=1)
+
+
+def list_cells(
+    frame: pd.DataFrame, columns: Sequence[str], drop_control: bool = False, excel_times: bool = False
+) -> pd.DataFrame:
     """``columns`` of a list as people read them, in CSV and XLSX alike: numbers stay numbers,
-    times are ISO text (:func:`iso_text`), text is inert (:func:`neutralised`); missing stays
-    missing. ``drop_control`` drops the control characters XML cannot hold (for XLSX)."""
+    times are ISO text (:func:`iso_text`) or, with ``excel_times``, Excel serial datetimes of
+    the local wall time (:func:`excel_serial`), text is inert (:func:`neutralised`); missing
+    stays missing. ``drop_control`` drops the control characters XML cannot hold (for XLSX)."""
     cells = frame[list(columns)].copy()
     for column in columns:
         if column in TIME_COLUMNS:
-            cells[column] = iso_text(cells[column])
+            cells[column] = excel_serial(cells[column]) if excel_times else iso_text(cells[column])
         elif column not in NUMBER_COLUMNS:
             text = cells[column].astype("str")
             cells[column] = neutralised(text.str.replace(ILLEGAL_CHARACTERS_RE.pattern, "", regex=True)
@@ -93,49 +103,41 @@ def _sheet_columns(cells: pd.DataFrame) -> list[list[object]]:
     return columns
 
 
+def _text_widths(cells: pd.DataFrame) -> list[int]:
+    """The longest value of each column, in characters, as shown (a column at a time)."""
+    widths = []
+    for name in cells.columns:
+        values = cells[name].dropna()
+        if name in TIME_COLUMNS:
+            widths.append(len(DATETIME_FORMAT) if len(values) else 0)
+        else:
+            widths.append(int(values.astype("str").str.len().max()) if len(values) else 0)
+    return widths
+
+
+def time_header(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The XLSX header: a time column names the zone its local times are in, e.g.
+    ``last_login_at (Asia/Dhaka)``; the other columns keep their names."""
+    def named(column: str) -> str:
+        dtype = frame[column].dtype
+        zoned = column in TIME_COLUMNS and isinstance(dtype, pd.DatetimeTZDtype)
+        return f"{column} ({dtype.tz})" if zoned else column
+
+    return [named(column) for column in columns]
+
+
 CHANGES_SHEET = "Changes"
 CHANGES_COLUMNS = ["change", "user_id", "username", "full_name", "why", "billable_reason_last_month"]
-
-
-class Workbook:
-    """An XLSX built in memory with XlsxWriter, a sheet at a time; ``to_bytes`` finishes it.
-
-    XlsxWriter writes a 3,860-row list in 0.2 s where openpyxl's write-only mode took 0.37 s. Its
-    guesses are switched off: text that looks like a formula, a number or a URL stays text.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = io.BytesIO()
-        self._book = xlsxwriter.Workbook(self._buffer, {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        })
-        self._bold = self._book.add_format({"bold": True})
-
-    def add_sheet(self, title: str, header: Sequence[str], columns: list[list[object]]) -> None:
-        """A sheet of ``columns`` (the values of each, top to bottom) under a bold frozen
-        ``header``, each column as wide as its longest value."""
-        sheet = self._book.add_worksheet(title[:31])  # Excel's limit on sheet names
-        for index, (name, values) in enumerate(zip(header, columns, strict=True)):
-            longest = max((len(str(value)) for value in values if value is not None), default=0)
-            sheet.set_column(index, index, max(min(max(longest, len(name)) + 2, MAX_WIDTH), MIN_WIDTH))
-        sheet.freeze_panes(1, 0)
-        sheet.write_row(0, 0, header, self._bold)
-        for number, row in enumerate(zip(*columns), start=1):
-            sheet.write_row(number, 0, row)
-
-    def to_bytes(self) -> bytes:
-        self._book.close()
-        return self._buffer.getvalue()
 
 
 def list_sheet(
     workbook: Workbook, title: str, billed: pd.DataFrame, columns: Sequence[str] = ATTACHMENT_COLUMNS
 ) -> None:
-    """One row per user; the contract's columns first."""
-    workbook.add_sheet(title, columns, _sheet_columns(list_cells(billed, columns, drop_control=True)))
+    """One row per user; the contract's columns first, its times as local Excel datetimes."""
+    cells = list_cells(billed, columns, drop_control=True, excel_times=True)
+    times = {index: DATETIME_FORMAT for index, column in enumerate(columns) if column in TIME_COLUMNS}
+    workbook.add_sheet(title, time_header(billed, columns), _sheet_columns(cells), widths=_text_widths(cells),
+                       number_formats=times)
 
 
 def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
@@ -151,23 +153,16 @@ def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
     workbook.add_sheet(CHANGES_SHEET, CHANGES_COLUMNS, _sheet_columns(cells))
 
 
-def list_xlsx_bytes(billed: pd.DataFrame, sheet_title: str, changes: ListChanges | None = None) -> bytes:
-    """The billable list as a workbook: the list's sheet, then (when known) the "Changes" sheet."""
+def list_xlsx_bytes(
+    billed: pd.DataFrame, sheet_title: str, changes: ListChanges | None = None, *,
+    terms: ListTerms | None = None, client_name: str | None = None,
+) -> bytes:
+    """The billable list as a workbook: (given ``terms``) the "Summary" sheet, first and the one
+    that opens, then the list's sheet, then (when known) the "Changes" sheet."""
     workbook = Workbook()
+    if terms is not None:
+        summary_sheet(workbook, terms, client_name).activate()
     list_sheet(workbook, sheet_title, billed)
     if changes is not None:
         changes_sheet(workbook, changes)
     return workbook.to_bytes()
-
-
-def finance_csv_bytes(invoices: Sequence[Invoice]) -> bytes:
-    """The finance summary (contract section 6): UTF-8 CSV, one row per invoice.
-
-    Amounts are written exactly as the ledger holds them (a credit stays ``-150.00``), so no
-    neutralising here: every value is a number, a date or a code we issued.
-    """
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FINANCE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(invoice.finance_row() for invoice in invoices)
-    return buffer.getvalue().encode("utf-8")

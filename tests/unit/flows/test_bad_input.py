@@ -190,8 +190,8 @@ def _attachment_rows(billed, ext: str) -> list:
     part = next(p for p in _message(billed, "list").iter_attachments() if p.get_filename().endswith(ext))
     data = part.get_payload(decode=True)
     if ext == "csv":
-        return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[1]  # the list's, after the Summary
     header, *rows = sheet.iter_rows(values_only=True)
     return [dict(zip(header, row)) for row in rows]
 

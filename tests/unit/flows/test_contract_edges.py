@@ -74,7 +74,7 @@ def _bill(tmp_path: Path, src: Source, month: str, config=None, mutate=(), relax
         except ValueError as exc:
             out[job.client_code] = exc
             continue
-        text = paths.billable_csv.read_bytes().decode("utf-8")
+        text = paths.billable_csv.read_bytes().decode("utf-8-sig")
         out[job.client_code] = {"header": next(csv.reader(io.StringIO(text))),
                                 "rows": {int(r["user_id"]): r for r in csv.DictReader(io.StringIO(text))},
                                 "summary": json.loads(paths.summary.read_text()), "paths": paths}
@@ -269,7 +269,7 @@ def test_hostile_names_round_trip_in_csv_and_xlsx_one_row_per_billable_user(tmp_
     got = _bill(tmp_path, src, "2023-05")["HOST"]
     assert {uid: r["full_name"] for uid, r in got["rows"].items()} == ids
     values = _xlsx_rows(got["paths"])
-    assert list(values[0][:8]) == CONTRACT_COLUMNS
+    assert [name.split(" (")[0] for name in values[0][:8]] == CONTRACT_COLUMNS  # a time names its zone
     assert {row[0]: _ooxml_text(row[2]) for row in values[1:]} == ids
 
 

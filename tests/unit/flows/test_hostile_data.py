@@ -114,7 +114,7 @@ def test_header_injection_in_names_adds_no_recipient_or_header(delivered) -> Non
     assert all("attacker@evil.example" not in r for rs in recipients for r in rs)
     assert "Bcc" not in listed and "attacker" not in str(listed["Cc"]) + str(listed["To"])
     rows = list(csv.DictReader(io.StringIO(next(
-        p for p in listed.iter_attachments() if p.get_filename().endswith(".csv")).get_payload(decode=True).decode())))
+        p for p in listed.iter_attachments() if p.get_filename().endswith(".csv")).get_payload(decode=True).decode("utf-8-sig"))))
     assert HEADER_NAME in {r["full_name"] for r in rows}  # the name is data, kept whole, in the attachment only
 
 
@@ -151,9 +151,10 @@ def test_formula_cells_are_neutralised_in_what_the_client_receives(delivered) ->
 
     listed = next(m for m in delivered["outbox"].messages if m["X-Sokrio-Billing"].startswith("list"))
     files = {p.get_filename()[-4:]: p.get_payload(decode=True) for p in listed.iter_attachments()}
-    rows = list(csv.DictReader(io.StringIO(files[".csv"].decode("utf-8"))))
-    sheet = openpyxl.load_workbook(io.BytesIO(files["xlsx"])).active
-    cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+    rows = list(csv.DictReader(io.StringIO(files[".csv"].decode("utf-8-sig"))))
+    book = openpyxl.load_workbook(io.BytesIO(files["xlsx"]))
+    assert book.sheetnames[0] == "Summary" and len(book.sheetnames) >= 2  # the list's sheet too
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows(min_row=2) for c in row]
     text = [r[c] for r in rows for c in ("username", "full_name", "role")] + [c.value for c in cells
                                                                             if isinstance(c.value, str)]
     assert not [t for t in text if t and t[0] in "=+-@"]

@@ -116,6 +116,6 @@ def test_preview_email_names_the_deadline_and_the_candidates_to_deactivate() -> 
     workbook = openpyxl.load_workbook(io.BytesIO(files["preview_MEGHNA_2023-11.xlsx"]))
     assert workbook.sheetnames == ["Projected list", "Active, not logged in"]
     assert [row[0] for row in workbook["Active, not logged in"].iter_rows(min_row=2, values_only=True)] == [103]
-    assert files["preview_MEGHNA_2023-11.csv"].decode().count("\n") == 5
+    assert files["preview_MEGHNA_2023-11.csv"].decode("utf-8-sig").count("\n") == 5
     with pytest.raises(ValueError, match="does not match"):
         preview_email(envelope, job, json.loads(json.dumps({**summary, "projected": 3})), projected)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -25,7 +26,7 @@ from include.dms_billing.mail.messages import (
 )
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
-from include.dms_billing.outputs.spreadsheets import finance_csv_bytes
+from include.dms_billing.outputs.finance_sheet import finance_csv_bytes
 from tests.support.samples import FORMULA_NAME, make_billed, make_invoice, make_terms
 
 ENVELOPE = Envelope(
@@ -97,10 +98,13 @@ def test_list_email_parts_and_attachments() -> None:
     files = attachments(msg)
     assert list(files) == ["billable_users_MEGHNA_2023-05.csv", "billable_users_MEGHNA_2023-05.xlsx",
                            "Sokrio-DMS-billing-FAQ.pdf"]
-    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", to_csv_text(billed).encode("utf-8"))
+    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", b"\xef\xbb\xbf" + to_csv_text(billed).encode())
     xlsx_type, xlsx = files["billable_users_MEGHNA_2023-05.xlsx"]
-    rows = list(openpyxl.load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True))
-    assert xlsx_type == XLSX and list(rows[0]) == ATTACHMENT_COLUMNS and len(rows) == 1 + len(billed)
+    book = openpyxl.load_workbook(io.BytesIO(xlsx))
+    assert book.sheetnames == ["Summary", "MEGHNA 2023-05"] and book.active.title == "Summary"  # what opens
+    rows = list(book["MEGHNA 2023-05"].iter_rows(values_only=True))
+    assert xlsx_type == XLSX and len(rows) == 1 + len(billed)
+    assert [name.removesuffix(" (Asia/Dhaka)") for name in rows[0]] == ATTACHMENT_COLUMNS
     assert rows[1][2] == "রহিম উদ্দিন" and rows[4][2] == "'" + FORMULA_NAME
 
 
@@ -214,11 +218,26 @@ def test_finance_email_totals_per_currency() -> None:
     msg = parse(finance_email(ENVELOPE, "2023-05", invoices))
     assert msg["Subject"] == "Sokrio DMS finance summary, May 2023: 3 invoices, 192,510.00 BDT; 96,255.00 USD"
     assert msg["X-Sokrio-Billing"] == "finance; month=2023-05"
-    assert structure(msg) == [*MIXED, "text/csv"]
-    assert attachments(msg) == {"finance_summary_2023-05.csv": ("text/csv", finance_csv_bytes(invoices))}
+    assert structure(msg) == [*MIXED, "text/csv", XLSX]
+    files = attachments(msg)
+    assert files["finance_summary_2023-05.csv"] == ("text/csv", finance_csv_bytes(invoices))
+    assert files["finance_summary_2023-05.xlsx"][0] == XLSX
     text, html = bodies(msg)
     assert all(f"SKR-00000{n}" in text and f"SKR-00000{n}" in html for n in (1, 2, 3))
-    assert "Padma &lt;Trading&gt;" in html
+    assert "Padma &lt;Trading&gt;" in html and "15%" in html  # the client's name and the VAT rate
+    totals = re.findall(r'<tr class="totals".*?</tr>', html, re.DOTALL)
+    assert [re.sub(r"<[^>]+>|\s+", " ", row).split()[:2] for row in totals] == [["Total", "BDT"], ["Total", "USD"]]
+    assert "192,510.00" in totals[0] and "1,116" in totals[0] and "96,255.00" in totals[1]
+    assert "Total BDT                      1,116       167,400.00 BDT        25,110.00 BDT       192,510.00 BDT" in text
+    assert "Total USD" in text
+
+
+def test_finance_email_table_fits_1000_px_without_wrapping_numbers() -> None:
+    html = bodies(parse(finance_email(ENVELOPE, "2023-05", [make_invoice()])))[1]
+    assert "max-width: 1000px" in html and "font-size: 12px" in html
+    cells = re.findall(r'<td style="([^"]*)">([^<]*)</td>', html)
+    numbers = [style for style, value in cells if re.fullmatch(r"[\d,.%-]+|\d{4}-\d\d-\d\d", value.strip())]
+    assert len(numbers) >= 10 and all("white-space: nowrap" in style for style in numbers)
 
 
 def test_finance_email_refuses_another_months_invoice() -> None:
@@ -276,7 +295,7 @@ def test_list_email_says_what_changed_since_last_month_in_body_and_changes_sheet
     assert "90, gone, <b>Gone</b>: inactive since 2023-05-03T10:00:00+06:00; no login in the month" in text
     assert "&lt;b&gt;Gone&lt;/b&gt;" in html and "<b>Gone</b>" not in html
     workbook = openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))
-    assert workbook.sheetnames == ["MEGHNA 2023-05", "Changes"]
+    assert workbook.sheetnames == ["Summary", "MEGHNA 2023-05", "Changes"]
     rows = list(workbook["Changes"].iter_rows(values_only=True))
     assert rows[0] == ("change", "user_id", "username", "full_name", "why", "billable_reason_last_month")
     assert [(r[0], r[1], r[2]) for r in rows[1:]] == [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,8 +20,11 @@ import pytest
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
 from include.dms_billing.core.invoice import ADJUSTMENT, InvoiceLine
 from include.dms_billing.outputs.render import environment, render_invoice_html, render_invoice_pdf
-from include.dms_billing.outputs.spreadsheets import finance_csv_bytes, iso_text, list_xlsx_bytes, neutralised
+from include.dms_billing.outputs.finance_sheet import finance_csv_bytes
+from include.dms_billing.outputs.spreadsheets import iso_text, list_xlsx_bytes, neutralised
 from tests.support.samples import FORMULA_NAME, make_billed, make_invoice
+
+XLSX_HEADER = [f"{c} (Asia/Dhaka)" if c.endswith("_at") else c for c in ATTACHMENT_COLUMNS]  # times name their zone
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +116,11 @@ def _sheet_rows(data: bytes) -> tuple[openpyxl.worksheet.worksheet.Worksheet, li
 def test_list_xlsx_has_the_contract_columns_and_one_row_per_user() -> None:
     sheet, rows = _sheet_rows(list_xlsx_bytes(make_billed(), "MEGHNA 2023-05"))
     assert sheet.title == "MEGHNA 2023-05"
-    assert list(rows[0]) == ATTACHMENT_COLUMNS and list(rows[0][:8]) == LIST_COLUMNS  # the contract's first
+    assert list(rows[0]) == XLSX_HEADER and list(rows[0][:8]) == [*LIST_COLUMNS[:6], "last_login_at (Asia/Dhaka)",
+                                                                  "logins_in_month"]  # the contract's first
     assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
-    assert rows[1] == (101, "rahim", "রহিম উদ্দিন", "SR", "active", "active", "2023-05-31T17:45:00+06:00", 14,
-                       "history", "2023-04-02T10:00:00+06:00", "unchanged")
+    assert rows[1] == (101, "rahim", "রহিম উদ্দিন", "SR", "active", "active", datetime(2023, 5, 31, 17, 45), 14,
+                       "history", datetime(2023, 4, 2, 10), "unchanged")
     assert rows[3][2] == "Happy 😀 Seller" and rows[3][6] is None  # never logged in: empty cell
     assert rows[3][8:] == ("current", None, "unchanged")  # status from users.status: no time known
     assert [type(row[0]) for row in rows[1:]] == [int] * 4 and [row[7] for row in rows[1:]] == [14, 1, 0, 3]
@@ -144,12 +149,12 @@ def test_list_xlsx_drops_control_characters_xml_cannot_hold() -> None:
 
 def test_empty_list_xlsx_has_the_header_only() -> None:
     _, rows = _sheet_rows(list_xlsx_bytes(make_billed().iloc[0:0], "list"))
-    assert rows == [tuple(ATTACHMENT_COLUMNS)]
+    assert rows == [tuple(XLSX_HEADER)]
 
 
 def test_finance_csv_one_row_per_invoice() -> None:
     invoices = [make_invoice(), make_invoice(number="SKR-000002", currency="USD")]
-    rows = list(csv.reader(io.StringIO(finance_csv_bytes(invoices).decode("utf-8"))))
+    rows = list(csv.reader(io.StringIO(finance_csv_bytes(invoices).decode("utf-8-sig"))))
     assert rows[0] == FINANCE_COLUMNS
     assert [dict(zip(rows[0], row)) for row in rows[1:]] == [invoice.finance_row() for invoice in invoices]
     assert rows[1][FINANCE_COLUMNS.index("total")] == "96255.00"
