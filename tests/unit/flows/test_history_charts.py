@@ -174,7 +174,8 @@ def test_the_invoice_pdf_and_email_show_the_same_chart_with_the_invoice_total(bi
 def test_the_finance_summary_shows_the_months_total_against_the_twelve_before(billed) -> None:
     invoices = billed["invoices"]
     message = _kind(billed["sent"], "finance", "2024-01")
-    assert [p.get_filename() for p in message.iter_attachments()] == ["finance_summary_2024-01.csv"]
+    assert [p.get_filename() for p in message.iter_attachments()] == [
+        "finance_summary_2024-01.csv", "finance_summary_2024-01.xlsx"]
     data = _checked(_inline_png(message))
     assert data["months"] == list(window("2024-01", 13)) and data["invoice_counts"] == [0] * 10 + [1, 1, 1]
     assert data["totals"] == {"BDT": [None] * 10 + [str(invoices[m].total) for m in MONTHS]}
