@@ -120,13 +120,15 @@ def client_history(client_code: str, billing_month: str, known: Iterable[MonthPo
 
 def list_history(
     client_code: str, billing_month: str, known: Iterable[MonthPoint], by_reason: Mapping[str, int],
-    expected: Decimal, currency: str,
+    expected: Decimal | None, currency: str | None,
 ) -> ClientHistory:
     """The list email's history: its own month is its invoice once issued (in ``known`` with an
-    amount), else the list's counts with the subscriptions amount its terms promise (before VAT)."""
+    amount), else the list's counts with the subscriptions amount its terms promise (before VAT;
+    none when the client has no plan yet)."""
     known = list(known)
     if not any(p.billing_month == billing_month and p.amount is not None for p in known):
-        known.append(MonthPoint(billing_month, by_reason, expected, currency, AMOUNT_EXPECTED))
+        kind = AMOUNT_EXPECTED if expected is not None else None
+        known.append(MonthPoint(billing_month, by_reason, expected, currency if kind else None, kind))
     return client_history(client_code, billing_month, known)
 
 

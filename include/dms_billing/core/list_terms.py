@@ -32,9 +32,12 @@ class ListTerms:
     invoice_date: date
     objection_deadline: date
     reference: str
-    currency: str
-    unit_price: Decimal
-    vat_rate: Decimal
+    by_reason: Mapping[str, int]
+    # The plan's price: None (and no lines) for a client whose plan is not configured yet. Its list
+    # still goes out on day 1 (the contract's list needs no price); its invoice task then fails.
+    currency: str | None
+    unit_price: Decimal | None
+    vat_rate: Decimal | None
     lines: tuple[InvoiceLine, ...]  # the subscriptions lines, one per billable reason
     # For the FAQ the list email carries: the configured days to object (objections.days_after_invoice),
     # the preview's days before month end (None: no preview for this client) and the calendar's days off.
@@ -44,21 +47,23 @@ class ListTerms:
 
     @property
     def billable(self) -> int:
-        return sum(line.quantity for line in self.lines)
+        return sum(self.by_reason.values())
 
     @property
-    def subscriptions_amount(self) -> Decimal:
+    def subscriptions_amount(self) -> Decimal | None:
+        if self.currency is None:
+            return None
         return round_money(sum((line.amount for line in self.lines), Decimal(0)), self.currency)
 
 
 def list_terms(client_code: str, billing_month: str, by_reason: Mapping[str, int], config: BillingConfig) -> ListTerms:
-    """The terms of ``client_code``'s list for ``billing_month``; a client without a plan is refused
-    (``ConfigError``): its list cannot promise an invoice."""
+    """The terms of ``client_code``'s list for ``billing_month``: dates and reference always, the
+    price and lines when the client has a plan."""
     month = BillingMonth.parse(billing_month)
-    plan = config.plan(client_code)
+    plan = config.client(client_code).plan
     calendar = config.calendar(client_code)
     dated = invoice_date(month, calendar)
-    unit_price = plan.unit_price(month)
+    unit_price = plan.unit_price(month) if plan else None
     preview = config.preview(client_code)
     return ListTerms(
         client_code=client_code,
@@ -66,10 +71,11 @@ def list_terms(client_code: str, billing_month: str, by_reason: Mapping[str, int
         invoice_date=dated,
         objection_deadline=objection_deadline(dated, config.objections.days_after_invoice, calendar),
         reference=objection_reference(client_code, billing_month),
-        currency=plan.currency,
+        by_reason=dict(by_reason),
+        currency=plan.currency if plan else None,
         unit_price=unit_price,
-        vat_rate=plan.vat_rate,
-        lines=subscriptions_lines(by_reason, unit_price, billing_month, plan.currency),
+        vat_rate=plan.vat_rate if plan else None,
+        lines=subscriptions_lines(by_reason, unit_price, billing_month, plan.currency) if plan else (),
         objection_days=config.objections.days_after_invoice,
         preview_days_before=preview.days_before if preview.enabled else None,
         days_off=days_off(calendar),

@@ -31,12 +31,15 @@ SUMMARY_SHEET = "Summary"
 LINES_HEADER = ("Invoice line", "billable_reason", "Users", "Unit price ({})", "Amount ({})")
 TOTAL = "Total"
 VAT_NOTE = "Amounts are before VAT; the invoice adds VAT at this rate, and any credit due."
+NO_PLAN = "not configured yet: the invoice states the price"
 
 
 def summary_sheet(workbook: Workbook, terms: ListTerms, client_name: str | None = None) -> Worksheet:
     """The Summary sheet of ``terms``; amounts as numbers in the currency's decimals, dates as
     Excel dates, the VAT rate as a percentage."""
     sheet = workbook.worksheet(SUMMARY_SHEET)
+    if terms.currency is None:
+        return _counts_only(workbook, sheet, terms, client_name)
     bold, money = workbook.bold, workbook.format(num_format=money_format(terms.currency))
     dated, percent = workbook.format(num_format=DATE_FORMAT, align="left"), workbook.format(
         num_format=PERCENT_FORMAT, align="left")
@@ -71,4 +74,22 @@ def summary_sheet(workbook: Workbook, terms: ListTerms, client_name: str | None 
     sheet.set_column(0, 0, column_width(longest, "Objection reference"))
     sheet.set_column(1, 1, column_width(max(len(client), len("inactive_recent_login")), ""))
     sheet.set_column(2, 4, column_width(len("Amount (BDT)"), ""))
+    return sheet
+
+
+def _counts_only(workbook: Workbook, sheet: Worksheet, terms: ListTerms, client_name: str | None) -> Worksheet:
+    """The Summary of a client without a plan: counts by reason and the dates, no money."""
+    bold, dated = workbook.bold, workbook.format(num_format=DATE_FORMAT, align="left")
+    client = f"{client_name} ({terms.client_code})" if client_name else terms.client_code
+    rows = [("Month", terms.billing_month), ("Client", client), ("Price", NO_PLAN)]
+    rows += [(f"Users: {reason}", count) for reason, count in sorted(terms.by_reason.items())]
+    rows += [("Users: total", terms.billable), ("Objection reference", terms.reference)]
+    for row, (label, value) in enumerate(rows):
+        sheet.write_string(row, 0, label, bold)
+        sheet.write(row, 1, value)
+    for row, (label, day) in enumerate((("Invoice date", terms.invoice_date),
+                                        ("Objection deadline", terms.objection_deadline)), start=len(rows)):
+        sheet.write_string(row, 0, label, bold)
+        sheet.write_datetime(row, 1, day, dated)
+    sheet.set_column(0, 1, column_width(max(len(client), len(NO_PLAN)), "Objection reference"))
     return sheet
