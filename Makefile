@@ -85,7 +85,7 @@ bench: venv
 # Pin every transitive dependency of the current .venv (run after changing requirements*.txt).
 # The demo's invoice, list email and finance email as PNG for the README (after `make demo`).
 screenshots: venv
-	$(PY) -m tools.document_screenshots --outbox $(OUTBOX) --out docs/screenshots
+	$(PY) -m tools.document_screenshots --outbox $(OUTBOX) --month $(DEMO_MONTH) --out docs/screenshots
 
 constraints:
 	$(PY) -m pip freeze --exclude-editable > constraints.txt

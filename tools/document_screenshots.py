@@ -5,8 +5,9 @@ and the list email's and finance email's HTML bodies in headless Chromium at 1,0
 inline images (``cid:``) included, as a mail client shows them. Reads the emails the local SMTP
 server kept (``data/outbox/*.eml``), so the pictures are of what was really sent.
 
-``python -m tools.document_screenshots --outbox data/outbox --client MEGHNA --out docs/screenshots``
-(``make screenshots``) writes ``invoice.png``, ``list_email.png`` and ``finance_email.png``.
+``python -m tools.document_screenshots --outbox data/outbox --month 2023-05 --client MEGHNA --out
+docs/screenshots`` (``make screenshots``, after ``make demo``; the README's were taken after billing
+May, June and July 2023, so the charts have three months) writes ``invoice.png``, ``list_email.png`` and ``finance_email.png``.
 """
 
 from __future__ import annotations
@@ -30,16 +31,18 @@ def _messages(outbox: Path) -> list[EmailMessage]:
             for path in sorted(outbox.glob("*.eml"))]
 
 
-def _kind(message: EmailMessage) -> tuple[str, str]:
-    """(kind, client) from our ``X-Sokrio-Billing`` header, e.g. ("list", "MEGHNA")."""
+def _tags(message: EmailMessage) -> dict[str, str]:
+    """Our ``X-Sokrio-Billing`` header as a dict, e.g. {"kind": "list", "client": "MEGHNA", "month": "2023-05"}."""
     kind, *tags = message["X-Sokrio-Billing"].split("; ")
-    return kind, dict(tag.split("=", 1) for tag in tags).get("client", "")
+    return {"kind": kind, **dict(tag.split("=", 1) for tag in tags)}
 
 
-def find(messages: list[EmailMessage], kind: str, client: str = "") -> EmailMessage:
-    found = [m for m in messages if _kind(m) == (kind, client) or (not client and _kind(m)[0] == kind)]
+def find(messages: list[EmailMessage], month: str, kind: str, client: str | None = None) -> EmailMessage:
+    wanted = {"kind": kind, "month": month, **({"client": client} if client else {})}
+    found = [m for m in messages if wanted.items() <= _tags(m).items()]
     if not found:
-        raise SystemExit(f"no {kind} email{' for ' + client if client else ''} in the outbox: run `make demo` first")
+        raise SystemExit(f"no {kind} email of {month}{' for ' + client if client else ''} in the outbox: "
+                         "run `make demo` first")
     return found[-1]
 
 
@@ -83,23 +86,24 @@ def pdf_attachment(message: EmailMessage) -> bytes:
     raise SystemExit("the invoice email has no PDF attached")
 
 
-def take(outbox: Path, client: str, out_dir: Path) -> list[Path]:
+def take(outbox: Path, month: str, client: str, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     messages = _messages(outbox)
     written = [out_dir / name for name in ("invoice.png", "list_email.png", "finance_email.png")]
-    pdf_to_png(pdf_attachment(find(messages, "invoice", client)), written[0])
-    html_to_png(html_with_inline_images(find(messages, "list", client)), written[1])
-    html_to_png(html_with_inline_images(find(messages, "finance")), written[2])
+    pdf_to_png(pdf_attachment(find(messages, month, "invoice", client)), written[0])
+    html_to_png(html_with_inline_images(find(messages, month, "list", client)), written[1])
+    html_to_png(html_with_inline_images(find(messages, month, "finance")), written[2])
     return written
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outbox", type=Path, default=Path("data/outbox"))
+    parser.add_argument("--month", default="2023-05")
     parser.add_argument("--client", default="MEGHNA")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     args = parser.parse_args()
-    for path in take(args.outbox, args.client, args.out):
+    for path in take(args.outbox, args.month, args.client, args.out):
         print(path)
 
 
