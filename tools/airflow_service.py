@@ -136,6 +136,23 @@ def sizing(workers: int = 0, parallelism: int | None = None, cpus: int | None = 
     return settings
 
 
+PRELOAD = "include.dms_billing.airflow.preload"
+
+
+def preloading(executor: str) -> dict[str, str]:
+    """Settings that let every task process inherit what it imports (``airflow/preload.py``).
+
+    Airflow forks each task from an executor worker; what that worker imported costs the task
+    nothing.
+    """
+    if executor == "celery":  # a Celery worker imports them before it starts its pool
+        return {"AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "include.dms_billing.airflow.celery_config.CELERY_CONFIG"}
+    return {  # the LocalExecutor's workers come from a forkserver that imported them first
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": f"airflow,airflow.executors.local_executor,{PRELOAD}",
+    }
+
+
 class AirflowService:
     """The four Airflow components on ``127.0.0.1:port`` (and the Celery workers); a context manager.
 
@@ -246,6 +263,7 @@ class AirflowService:
                 "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "plugins")]),
                 "GX_ANALYTICS_ENABLED": "false",
                 **sizing(len(self.workers), parallelism),
+                **preloading(executor),
                 **(self._celery_environment(conn) if self.workers else {}),
             }
         )

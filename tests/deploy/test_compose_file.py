@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT
-from tools.airflow_service import USERS
+from tools.airflow_service import USERS, preloading
 
 pytestmark = pytest.mark.deploy
 
@@ -256,6 +256,15 @@ def test_executor_is_celery_everywhere(compose: dict[str, Any], airflow_services
     }
     wrong = {name: value for name, value in executors.items() if value != "CeleryExecutor"}
     assert not wrong, f"services not on the CeleryExecutor: {wrong}"
+
+
+def test_celery_workers_preload_what_the_tasks_import_as_make_service_does(
+    compose: dict[str, Any], airflow_services: dict[str, Any]
+) -> None:
+    wanted = preloading("celery")
+    for name, svc in airflow_services.items():
+        env = environment(svc)
+        assert {key: env.get(key) for key in wanted} == wanted, name
 
 
 def test_airflow_services_share_the_common_environment(

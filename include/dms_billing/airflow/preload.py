@@ -1,0 +1,45 @@
+"""What the billing tasks import, imported once by the process their task processes are forked from.
+
+Airflow 3 forks every task process from an executor's worker without a new interpreter, so a
+module already imported there costs a task nothing. Named in ``[core] mp_forkserver_preload``
+(the LocalExecutor's forkserver, with ``[scheduler] mp_start_method = forkserver``) and in the
+Celery workers' ``imports`` (``airflow/celery_config.py``); ``tools/airflow_service.py`` and the
+compose file set both. Without it each task imports these for itself: Great Expectations alone
+is 2 to 4 CPU seconds, paid by each client's ``validate``.
+
+Never imported by a DAG file: parsing must stay light (tests/dags checks it).
+"""
+
+from __future__ import annotations
+
+import gc
+
+# What our modules import inside functions, to keep DAG parsing light (tests/dags/test_preload.py
+# checks that nothing is left out); then our modules themselves.
+import alembic.command  # noqa: F401  (the ledger's migrations)
+import alembic.config  # noqa: F401
+import babel.numbers  # noqa: F401
+import great_expectations  # noqa: F401  (validate)
+import great_expectations.data_context.types.base  # noqa: F401
+import great_expectations.expectations  # noqa: F401
+import matplotlib.backends.backend_agg  # noqa: F401  (the history charts)
+import matplotlib.figure  # noqa: F401
+import matplotlib.ticker  # noqa: F401
+import pandas  # noqa: F401
+import psutil  # noqa: F401
+import pyarrow.parquet  # noqa: F401
+import weasyprint  # noqa: F401  (invoices and the FAQ)
+import weasyprint.text.fonts  # noqa: F401
+import xlsxwriter.worksheet  # noqa: F401
+
+from include.dms_billing.airflow import alerts, approval, monthly_tasks, params, preview_tasks, smtp  # noqa: F401
+from include.dms_billing.flows import approval_steps, delivery_steps, list_steps, moments, preview  # noqa: F401
+from include.dms_billing.ledger import run_turns  # noqa: F401
+from include.dms_billing.mail import approval_email, messages, preview_email, revision_email  # noqa: F401
+from include.dms_billing.outputs import charts, run_report  # noqa: F401
+from include.dms_billing.source import clients, connections, validation  # noqa: F401
+
+# What is imported now is kept for good: the garbage collector of every process forked from here
+# leaves these objects alone, instead of walking them and so copying their memory page by page
+# (Airflow does the same before forking its LocalExecutor workers).
+gc.freeze()
