@@ -72,7 +72,7 @@ DEFAULT_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_service"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 BROKER = os.environ.get("AIRFLOW_SERVICE_BROKER", "redis://127.0.0.1:6379/0")
 WORKER_NAME = "AIRFLOW_SERVICE_WORKER"  # the variable that tells a worker its hostname
-TASKS_PER_CPU = 2  # a task waits on databases and SMTP part of the time; more would starve the scheduler
+TASKS_PER_CPU = 4  # preloaded tasks are light and wait on the databases, SMTP and the scheduler's loop (docs/containers.md)
 SCHEDULER_GRACE = 120  # seconds a scheduler heartbeat may be late before its tasks are reset as orphans
 # The simple auth manager's named users and their roles (viewer < user < op < admin).
 USERS = {"datateam": "admin", "finance": "user"}
