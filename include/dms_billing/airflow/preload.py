@@ -4,8 +4,8 @@ Airflow 3 forks every task process from an executor's worker without a new inter
 module already imported there costs a task nothing. Named in ``[core] mp_forkserver_preload``
 (the LocalExecutor's forkserver, with ``[scheduler] mp_start_method = forkserver``) and in the
 Celery workers' ``imports`` (``airflow/celery_config.py``); ``tools/airflow_service.py`` sets the
-one its executor needs, the compose file (Celery) the second. Without it each task imports these for itself: Great Expectations alone
-is 2 to 4 CPU seconds, paid by each client's ``validate``.
+one its executor needs, the compose file (Celery) the second. Without it each task imports these
+for itself: Great Expectations alone is 2 to 4 CPU seconds, paid by each client's ``validate``.
 
 Never imported by a DAG file: parsing must stay light (tests/dags checks it).
 """
