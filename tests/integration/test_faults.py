@@ -32,7 +32,7 @@ from include.dms_billing.core.jobs import ClientJob, plan_clients
 from include.dms_billing.flows import delivery_steps
 from include.dms_billing.ledger.db import ledger_engine as make_ledger
 from include.dms_billing.ledger.db import migrate
-from include.dms_billing.ledger.deliveries import CLAIM_LEASE, SENDING, SENT, delivery_log
+from include.dms_billing.ledger.deliveries import CLAIM_LEASE, FINANCE, FIRST, SENDING, SENT, UPDATE, delivery_log
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.schema import deliveries
 from include.dms_billing.outputs.paths import client_month_paths, delivery_receipts
@@ -517,4 +517,8 @@ def test_two_runs_of_the_same_month_at_once_issue_and_send_once(
     _assert_same(_delivered(outbox.messages), expected)
     assert [i.invoice_number for i in month_invoices(ledger, str(MAY))] == ["SKR-000001", "SKR-000002"]
     log = delivery_log(ledger, str(MAY))
-    assert {(r["state"], r["attempt"]) for r in log} == {(SENT, 0)} and len(log) == 5
+    to_clients = [r for r in log if r["client_code"] != FINANCE]
+    assert {(r["state"], r["attempt"]) for r in to_clients} == {(SENT, 0)} and len(to_clients) == 4
+    # finance: the first summary, then one update per run that saw more invoices (see _delivered)
+    summaries = [(r["state"], r["attempt"], r["reason"]) for r in log if r["client_code"] == FINANCE]
+    assert summaries == [(SENT, 0, FIRST)] + [(SENT, n, UPDATE) for n in range(1, len(summaries))]
