@@ -8,8 +8,9 @@ exactly once.
 
 **User ids** go one per line (a column pasted from the client's list works; blank lines, spaces
 and commas between ids are ignored). A line that is not a whole number refuses the run, naming
-the line. From the REST API or `airflow dags test`, send them as one string with `\n` between
-ids: `"user_ids": "12\n40"` (a JSON list is refused by the form's schema).
+the line. From the REST API, a script or `airflow dags test`, send them as a JSON list,
+`"user_ids": [12, 40]` (numbers or digit strings, one id per item), or as the form's text,
+`"user_ids": "12\n40"`; an item that is not an id refuses the run, naming the item.
 
 Before anything is written the objection is checked: the month's invoice has been issued, every
 user id was on that month's billed list, and no user-month is already under an accepted
@@ -43,7 +44,9 @@ from include.dms_billing.airflow.params import MONTH_PATTERN, SCHEDULE_TZ
                              description="The client's code in the DMS, e.g. MEGHNA."),
         "billing_month": Param("", type="string", pattern=f"^({MONTH_PATTERN})?$", title="Billing month",
                                description="The month objected to, YYYY-MM. Its invoice must be out."),
-        "user_ids": Param("", type="string", format="multiline", title="User ids",
+        # Text or a JSON list: Airflow's form shows a param of several types as a textarea that
+        # keeps what is typed as text unless it reads as a JSON list ("multiline": a textarea too).
+        "user_ids": Param("", type=["string", "array"], format="multiline", title="User ids",
                           description="The DMS user ids concerned, one per line (e.g. pasted from the "
                                       "list's user_id column); blank lines and spaces are ignored."),
         "reason": Param("", type="string", title="Reason", description="Why the objection is valid."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from include.dms_billing.core.invoice import ADJUSTMENT
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.invoices import month_invoices
-from include.dms_billing.ledger.schema import objections
+from include.dms_billing.ledger.schema import adjustments, objection_users, objections
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_dag
 from tests.support.scenarios import Source
@@ -31,7 +32,7 @@ def test_the_trigger_form_has_a_titled_typed_field_for_each_param(airflow_db) ->
     assert tuple(fields) == FORM
     for name, schema in fields.items():
         assert schema["title"] and schema["type"] and serialized[name]["description"], name
-    assert fields["user_ids"]["type"] == "string" and fields["user_ids"]["format"] == "multiline"  # a textarea
+    assert fields["user_ids"]["type"] == ["string", "array"]  # lines or a JSON list, in a textarea
     assert fields["direction"]["enum"] == ["credit", "debit"]
 
 
@@ -71,3 +72,48 @@ def test_an_accepted_objection_is_credited_on_the_next_invoice_only(airflow_db, 
     assert "May 2023" in credit.description and "2 users" in credit.description
     assert credit.amount == -2 * may.unit_price
     assert [line for line in may.lines if line.kind == ADJUSTMENT] == []
+
+
+def _recorded() -> list[dict]:
+    """Every recorded objection as the ledger keeps it (its id and time aside): its users and its
+    credit waiting for the next invoice."""
+    with ledger_engine(default_ledger_url()).connect() as conn:
+        rows = conn.execute(sa.select(objections).order_by(objections.c.id)).mappings().all()
+        users = conn.execute(sa.select(objection_users)).mappings().all()
+        pending = conn.execute(sa.select(adjustments)).mappings().all()
+    return [{
+        **{k: v for k, v in row.items() if k not in ("id", "recorded_at", "recorded_by_run")},
+        "user_ids": sorted(user["user_id"] for user in users if user["objection_id"] == row["id"]),
+        "pending": [(adj["description"], adj["quantity"], adj["amount"])
+                    for adj in pending if adj["objection_id"] == row["id"]],
+    } for row in rows]
+
+
+def test_user_ids_as_a_json_list_or_as_lines_record_the_same_objection(
+    airflow_db, source: Source, data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture,
+) -> None:
+    """The form's text and a script's list (a number and a digit string), each in a ledger of its
+    own with May billed: the same objection. A list with an item that is not an id refuses the
+    run, naming the item, and writes nothing."""
+    billed = [uid for uid, reason in source.expected.items()
+              if reason and source.users[uid - 1]["client_id"] == 1]
+    recorded = {}
+    for shape, user_ids in (("lines", _objection(user_ids=billed[:2])["user_ids"]),
+                            ("list", [billed[0], str(billed[1])])):
+        monkeypatch.setenv("DMS_BILLING_DATA", str(tmp_path / shape))
+        assert run_dag({"billing_month": "2023-05", "clients": ["DHAKA1"]}).state == "success"
+        if shape == "list":
+            capfd.readouterr()
+            refused = run_dag(_objection() | {"user_ids": [billed[0], "12a"]}, "dms_record_objection")
+            assert refused.state == "failed" and _objection_count() == 0
+            assert "item 2: '12a' is not a DMS user id" in capfd.readouterr().out  # the task's log
+        assert run_dag(_objection() | {"user_ids": user_ids}, "dms_record_objection").state == "success"
+        recorded[shape] = _recorded()
+    assert recorded["list"] == recorded["lines"]
+    [objection] = recorded["list"]
+    assert (objection["client_code"], objection["billing_month"]) == ("DHAKA1", "2023-05")
+    assert objection["direction"] == "credit" and objection["reason"] == "duplicate login"
+    assert objection["user_ids"] == sorted(billed[:2]) and objection["user_count"] == 2
+    [(_, quantity, amount)] = objection["pending"]
+    assert quantity == 2 and amount == Decimal("-300.00")  # two users at May's 150.00

@@ -1,8 +1,9 @@
 """Working days: when a month's invoice is dated (contract section 3).
 
-The weekend and public holidays come from the ``holidays`` library for the client's country
-(Bangladesh: Friday and Saturday, plus its public holidays), with closures of our own from the
-configuration on top. Dates follow the calendar, never "today": a late run dates its invoice
+The ``holidays`` library decides what a working day is, for the client's country (Bangladesh:
+Friday and Saturday off, plus its public holidays), moved work-days included (a Saturday a
+country declares a working day is one); closures of our own from the configuration are added to
+its calendar as holidays. Dates follow the calendar, never "today": a late run dates its invoice
 as an on-time run would have.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from calendar import day_name
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 
 import holidays
 from holidays.registry import COUNTRIES
@@ -18,6 +20,7 @@ from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.config import BillingConfig, Calendar
 
 MAX_CLOSED_DAYS = 31  # a calendar closed for a whole month is a configuration error
+CLOSURE = "Sokrio closure"  # the holiday name our configured closures carry in the library's calendar
 # UTC-12, the westmost offset of any timezone: no client's local midnight comes later. Client
 # timezones live in the DMS, which the scheduler (where the deadline is worked out) does not read.
 WESTMOST = timezone(timedelta(hours=-12))
@@ -27,16 +30,30 @@ class CalendarError(ValueError):
     """The calendar cannot give a working day (unknown country, or closed for weeks)."""
 
 
-def _public(calendar: Calendar, year: int | None = None) -> holidays.HolidayBase:
+@lru_cache(maxsize=64)
+def _working_days(country: str, closures: tuple[date, ...]) -> holidays.HolidayBase:
+    """The library's calendar of ``country`` with ``closures`` added as holidays: cached, since a
+    month of many clients asks it thousands of times; it adds each year's holidays when first
+    asked about that year (``expand``), so a search crossing into January sees the new year's."""
+    # A moved work-day can be declared in the year next to it (a Sunday in December worked for
+    # a day off in January): fill the years around each closure first, so no later year declares
+    # a closed day a work-day again.
+    around = {day.year + step for day in closures for step in (-1, 0, 1)}
     try:
-        return holidays.country_holidays(calendar.country, years=year)
+        calendar = holidays.country_holidays(country, years=around)
     except NotImplementedError:
-        raise CalendarError(f"the holidays library has no calendar for country {calendar.country!r}") from None
+        raise CalendarError(f"the holidays library has no calendar for country {country!r}") from None
+    calendar.update({day: CLOSURE for day in closures})
+    calendar.weekend_workdays.difference_update(closures)  # the library asks these before holidays
+    return calendar
+
+
+def _library(calendar: Calendar) -> holidays.HolidayBase:
+    return _working_days(calendar.country, tuple(sorted(set(calendar.extra_closures))))
 
 
 def is_working_day(day: date, calendar: Calendar) -> bool:
-    public = _public(calendar, day.year)
-    return day.weekday() not in public.weekend and day not in public and day not in calendar.extra_closures
+    return _library(calendar).is_working_day(day)
 
 
 def first_working_day_of(month: BillingMonth, calendar: Calendar) -> date:
@@ -59,11 +76,10 @@ def run_deadline(billing_month: BillingMonth, config: BillingConfig) -> datetime
 
 def next_working_day(day: date, calendar: Calendar) -> date:
     """``day`` itself if it is a working day, else the first working day after it."""
-    for _ in range(MAX_CLOSED_DAYS):
-        if is_working_day(day, calendar):
-            return day
-        day += timedelta(days=1)
-    raise CalendarError(f"no working day in the {MAX_CLOSED_DAYS} days from {day}: check the closures")
+    found = _library(calendar).get_nth_working_day(day, 0)
+    if (found - day).days >= MAX_CLOSED_DAYS:
+        raise CalendarError(f"no working day in the {MAX_CLOSED_DAYS} days from {day}: check the closures")
+    return found
 
 
 def due_date(invoiced: date, payment_terms_days: int, calendar: Calendar) -> date:
@@ -81,7 +97,7 @@ def objection_deadline(invoiced: date, days_after_invoice: int, calendar: Calend
 def days_off(calendar: Calendar) -> str:
     """The calendar's days off as a client reads them (the FAQ): ``the weekend (Friday and
     Saturday) and the public holidays of Bangladesh``, plus our own closures if any."""
-    weekend = " and ".join(day_name[day] for day in sorted(_public(calendar).weekend))
+    weekend = " and ".join(day_name[day] for day in sorted(_library(calendar).weekend))
     country = next((module.replace("_", " ").title() for module, (_, code, *_) in COUNTRIES.items()
                     if code == calendar.country), calendar.country)
     closures = ", plus Sokrio's own closures" if calendar.extra_closures else ""
