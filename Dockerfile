@@ -7,8 +7,9 @@
 FROM apache/airflow:3.3.2-python3.11
 
 # System libraries WeasyPrint loads at run time to render invoice PDFs (Pango >= 1.44 with
-# its FreeType backend, HarfBuzz and its subsetter, Fontconfig), and fonts: Noto covers Bengali
-# script for client and user names, DejaVu is the fallback for Latin text.
+# its FreeType backend, HarfBuzz and its subsetter, Fontconfig). The PDFs' fonts (Noto Sans and
+# Noto Sans Bengali) come with the code, in include/fonts/; DejaVu is Fontconfig's fallback for
+# a letter they lack.
 USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -17,7 +18,6 @@ RUN apt-get update \
       libharfbuzz0b \
       libharfbuzz-subset0 \
       libfontconfig1 \
-      fonts-noto-core \
       fonts-dejavu-core \
  && apt-get autoremove -yqq --purge \
  && apt-get clean \

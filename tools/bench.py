@@ -205,11 +205,12 @@ def _jobs(url: str, month: str):
     import sqlalchemy as sa
 
     from include.dms_billing.core.billing_month import BillingMonth
+    from include.dms_billing.core.config import load_config
     from include.dms_billing.core.jobs import plan_clients
     from include.dms_billing.source.clients import fetch_clients
 
     engine = sa.create_engine(url)
-    jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))
+    jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), load_config())
     return engine, jobs
 
 

@@ -524,13 +524,14 @@ def test_image_installs_requirements_with_constraints_as_airflow() -> None:
     assert all(user == "airflow" for user, _ in good), f"pip must run as the airflow user: {good}"
 
 
-def test_image_has_the_pdf_libraries_and_bengali_fonts() -> None:
-    apt = " ".join(
-        args for keyword, args in dockerfile_instructions() if keyword == "RUN" and "apt-get install" in args
-    )
+def test_image_has_the_pdf_libraries_and_our_fonts() -> None:
+    instructions = dockerfile_instructions()
+    apt = " ".join(args for keyword, args in instructions if keyword == "RUN" and "apt-get install" in args)
     packages = set(apt.split())
-    missing = [name for name in (*PDF_LIBRARIES, "fonts-noto-core") if name not in packages]
+    missing = [name for name in PDF_LIBRARIES if name not in packages]
     assert not missing, f"the Dockerfile does not apt-get install {missing}"
+    copied = [args.split() for keyword, args in instructions if keyword == "COPY"]
+    assert any("include/" in words[:-1] for words in copied), "the image lacks include/ (the PDFs' fonts)"
 
 
 def test_image_puts_the_project_on_the_python_path() -> None:

@@ -73,7 +73,7 @@ def dms(tmp_path: Path) -> sa.Engine:
 
 def _prepare(dms: sa.Engine, config: BillingConfig) -> list[ClientJob]:
     """Every client's list, as the DAG's steps before delivery write it."""
-    jobs = plan_clients(fetch_clients(dms), [], MAY)
+    jobs = plan_clients(fetch_clients(dms), [], MAY, config)
     for job in jobs:
         write_list(dms, job, config)
     return jobs

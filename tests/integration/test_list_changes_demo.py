@@ -61,7 +61,7 @@ def billed_months(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DMS_BILLING_DATA", str(root))
         for month in MONTHS:
-            for job in plan_clients(fetch_clients(engine), [], month):
+            for job in plan_clients(fetch_clients(engine), [], month, config):
                 paths = client_month_paths(str(month), job.client_code, root)
                 extract_step(engine, job, paths)
                 decide_step(job, paths, config, Path("report"))

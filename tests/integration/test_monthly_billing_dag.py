@@ -122,9 +122,9 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
         [listed] = [m for m in by_kind["list"] if f"({code})" in m["Subject"]]
         assert listed["To"] == f"billing@{code.lower()}.example" and "am@sokrio.example" in listed["Cc"]
         files = _attachments(listed)
-        rows = list(csv.DictReader(io.StringIO(files[f"billable_users_{code}_2023-05.csv"].decode("utf-8-sig"))))
+        rows = list(csv.DictReader(io.StringIO(files[f"Sokrio_billable_users_{code}_2023-05.csv"].decode("utf-8-sig"))))
         assert {int(r["user_id"]): r["billable_reason"] for r in rows} == expected
-        sheet = openpyxl.load_workbook(io.BytesIO(files[f"billable_users_{code}_2023-05.xlsx"]))[f"{code} 2023-05"]
+        sheet = openpyxl.load_workbook(io.BytesIO(files[f"Sokrio_billable_users_{code}_2023-05.xlsx"]))[f"{code} 2023-05"]
         values = list(sheet.values)
         assert [name.split(" (")[0] for name in values[0]] == ATTACHMENT_COLUMNS  # times name their zone
         assert {row[0]: row[5] for row in values[1:]} == expected
@@ -133,7 +133,7 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
         assert invoice.billable_count == len(expected)
         assert invoice.total == (Decimal("150.00") * len(expected) * Decimal("1.15")).quantize(Decimal("0.01"))
         [billed] = [m for m in by_kind["invoice"] if invoice.invoice_number in m["Subject"]]
-        pdf = _attachments(billed)[f"invoice_{invoice.invoice_number}.pdf"]
+        pdf = _attachments(billed)[f"Sokrio_invoice_{invoice.invoice_number}_{code}_2023-05.pdf"]
         text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
         assert invoice.invoice_number in text and f"{invoice.total:,.2f}" in text
     finance = _attachments(by_kind["finance"][0])["finance_summary_2023-05.csv"].decode("utf-8-sig")

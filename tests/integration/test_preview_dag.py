@@ -83,20 +83,21 @@ def test_previews_go_out_on_each_clients_local_day_once_and_deactivation_counts(
     previews = {m["X-Sokrio-Billing"].split("client=")[1].split(";")[0]: m for m in _previews(outbox)}
     assert len(_previews(outbox)) == 2 and set(previews) == {"DHAKA1", "LONDON1"}
 
+    zone_names = {"Asia/Dhaka": "Bangladesh time", "Europe/London": "United Kingdom time"}  # as clients say them
     for code, tz in CLIENTS.values():
         message = previews[code]
         text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
         assert message["To"] == f"billing@{code.lower()}.example"
-        assert f"Changes count until 23:59:59 on 31 May 2023 ({tz})." in text
+        assert f"Changes count until 23:59:59 on 31 May 2023 ({zone_names[tz]})." in text
         assert "00:00 on 29 May 2023" in text and "00:00 on 1 June 2023" in text  # as of, and the close
         assert "Candidates to deactivate: 2 active users" in text
         files = _attachments(message)
-        projected = list(csv.DictReader(io.StringIO(files[f"preview_{code}_2023-05.csv"].decode("utf-8-sig"))))
+        projected = list(csv.DictReader(io.StringIO(files[f"Sokrio_preview_{code}_2023-05.csv"].decode("utf-8-sig"))))
         mine = users[code]
         assert {int(r["user_id"]): r["billable_reason"] for r in projected} == {
             mine["idle_deactivated"]: "active", mine["idle_kept"]: "active", mine["active_used"]: "active",
             mine["inactive_used"]: "inactive_recent_login"}
-        sheet = openpyxl.load_workbook(io.BytesIO(files[f"preview_{code}_2023-05.xlsx"]))["Active, not logged in"]
+        sheet = openpyxl.load_workbook(io.BytesIO(files[f"Sokrio_preview_{code}_2023-05.xlsx"]))["Active, not logged in"]
         assert sorted(row[0] for row in sheet.iter_rows(min_row=2, values_only=True)) == sorted(
             [mine["idle_deactivated"], mine["idle_kept"]])
         assert PreviewPaths(data_root, "2023-05", code).projected.exists()
@@ -117,7 +118,7 @@ def test_previews_go_out_on_each_clients_local_day_once_and_deactivation_counts(
     assert run.state == "success"
     [listed] = [m for m in outbox.messages if m["X-Sokrio-Billing"].startswith("list;")]
     rows = {int(r["user_id"]): r for r in csv.DictReader(io.StringIO(
-        _attachments(listed)["billable_users_DHAKA1_2023-05.csv"].decode("utf-8-sig")))}
+        _attachments(listed)["Sokrio_billable_users_DHAKA1_2023-05.csv"].decode("utf-8-sig")))}
     mine = users["DHAKA1"]
     assert deactivated not in rows
     assert set(rows) == {mine["idle_kept"], mine["active_used"], mine["inactive_used"]}

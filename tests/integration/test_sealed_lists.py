@@ -79,7 +79,7 @@ def _kinds(messages) -> list[str]:
 
 
 def _job(code: str = "DHAKA1"):
-    [job] = plan_clients(fetch_clients(sa.create_engine(os.environ["AIRFLOW_CONN_DMS_SOURCE"])), [code], MAY)
+    [job] = plan_clients(fetch_clients(sa.create_engine(os.environ["AIRFLOW_CONN_DMS_SOURCE"])), [code], MAY, load_config())
     return job
 
 
@@ -141,7 +141,7 @@ def test_a_rerun_after_the_invoice_with_late_data_keeps_the_billed_list_and_tell
     delivery_steps.send_list_step(engine, job, paths, config, "resend-run", True, send_message)
     [resent] = outbox.messages[sent_before:]
     attached = {part.get_filename(): part.get_payload(decode=True) for part in resent.iter_attachments()}
-    assert attached["billable_users_DHAKA1_2023-05.csv"] == billed["billable_users.csv"]
+    assert attached["Sokrio_billable_users_DHAKA1_2023-05.csv"] == billed["billable_users.csv"]
 
 
 def test_a_sealed_list_altered_on_disk_is_neither_resent_nor_objected_to(source: Source, outbox, data_root) -> None:

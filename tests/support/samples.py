@@ -47,7 +47,7 @@ def make_invoice(
     issuer: Issuer = ISSUER,
 ) -> Invoice:
     """May 2023 in Asia/Dhaka, 558 users (540 active, 18 inactive who logged in) at 150.00 BDT:
-    83,700.00 + 15% VAT = 96,255.00 BDT, due 16 June, objections until 8 June."""
+    83,700.00 + 15% VAT = 96,255.00 BDT, due 16 June (Net 15), objections until 8 June."""
     return build_invoice(
         invoice_number=number,
         issuer=issuer,
@@ -64,6 +64,7 @@ def make_invoice(
         by_reason=BY_REASON,
         timezone="Asia/Dhaka",
         objection_deadline=date(2023, 6, 8),
+        payment_terms_days=15,
     )
 
 

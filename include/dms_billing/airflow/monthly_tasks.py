@@ -45,9 +45,10 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
         check_backfill_conf(billing_month, run_type_name(run_type))
         month = resolve_billing_month(billing_month, data_interval_start)
         codes = requested_codes(clients)
-        load_config()  # a broken configuration stops the run before any client starts
+        config = load_config()  # a broken configuration stops the run before any client starts
     with fail_without_retry():
-        jobs = plan_clients(fetch_clients(source_engine()), codes, month, run_intent(deliver, resend, run_type))
+        jobs = plan_clients(fetch_clients(source_engine()), codes, month, config,
+                            run_intent(deliver, resend, run_type))
     migrate(ledger())
     return [{"job": job.to_dict()} for job in jobs]
 
@@ -171,10 +172,12 @@ def record_objections(params: dict, run_id: str) -> list[dict]:
         if params.get("csv_path"):
             requests = objections.requests_from_csv(storage_path(params["csv_path"]).read_text(encoding="utf-8"))
         else:
+            # a field left empty in the form may come as null: refused below as missing, by name
+            text = {name: (params[name] or "").strip() for name in ("client_code", "billing_month")}
             requests = [objections.ObjectionRequest(
-                client_code=params["client_code"].strip(), billing_month=params["billing_month"].strip(),
-                user_ids=objections.parse_user_ids(params["user_ids"]), reason=params["reason"],
-                decided_by=params["decided_by"], direction=params["direction"],
+                **text, user_ids=objections.parse_user_ids(params["user_ids"]),
+                reason=params["reason"] or "", decided_by=params["decided_by"] or "",
+                direction=params["direction"],
             )]
         engine = ledger()
         migrate(engine)

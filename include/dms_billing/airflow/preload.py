@@ -18,6 +18,7 @@ import gc
 # checks that nothing is left out); then our modules themselves.
 import alembic.command  # noqa: F401  (the ledger's migrations)
 import alembic.config  # noqa: F401
+import babel.dates  # noqa: F401  (zone names)
 import babel.numbers  # noqa: F401
 import great_expectations  # noqa: F401  (validate)
 import great_expectations.data_context.types.base  # noqa: F401
@@ -25,6 +26,7 @@ import great_expectations.expectations  # noqa: F401
 import matplotlib.backends.backend_agg  # noqa: F401  (the history charts)
 import matplotlib.figure  # noqa: F401
 import matplotlib.ticker  # noqa: F401
+import num2words  # noqa: F401  (the invoice's amount in words)
 import pandas  # noqa: F401
 import psutil  # noqa: F401
 import pyarrow.parquet  # noqa: F401

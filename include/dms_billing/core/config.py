@@ -69,11 +69,18 @@ class Price(_Strict):
     unit_price: Decimal = Field(ge=0)
 
 
+# Bangladesh's standard VAT rate and the law that sets it: an invoice at this rate says so; any
+# other rate prints the plan's own ``vat_basis`` (a reduced rate, a truncated base, an exemption).
+STANDARD_VAT_RATE = Decimal("0.15")
+STANDARD_VAT_BASIS = "standard rate, section 15 of the Value Added Tax and Supplementary Duty Act, 2012"
+
+
 class Plan(_Strict):
     """What a client pays: effective-dated unit prices per billable subscription per month."""
 
     currency: Currency = "BDT"
-    vat_rate: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
+    vat_rate: Decimal = Field(default=STANDARD_VAT_RATE, ge=0, le=1)
+    vat_basis: Text | None = None  # why ``vat_rate`` applies, printed on the invoice beside it
     payment_terms_days: int = Field(default=15, ge=0)
     prices: tuple[Price, ...] = Field(min_length=1)
 
@@ -86,6 +93,13 @@ class Plan(_Strict):
         if fine:
             raise ValueError(f"unit prices finer than {self.currency}'s {digits} decimals: {fine}")
         return self
+
+    def vat_basis_text(self) -> str:
+        """What the invoice prints as the VAT rate's basis: the plan's own, else the standard
+        rate's law when the rate is the standard one, else nothing."""
+        if self.vat_basis:
+            return self.vat_basis
+        return STANDARD_VAT_BASIS if self.vat_rate == STANDARD_VAT_RATE else ""
 
     def unit_price(self, month: BillingMonth) -> Decimal:
         """The price in force for ``month``: the latest price whose ``from`` is not after it."""
@@ -130,7 +144,8 @@ class ClientPreview(_Strict):
 
 class ClientConfig(_Strict):
     """A client's own settings. ``legal_name``, ``address`` and ``bin`` are printed on its tax
-    invoice as the buyer (Mushak-6.3); ``legal_name`` defaults to the DMS ``clients.name``."""
+    invoice as the buyer (Mushak-6.3); ``legal_name``, when set, is the client's name in every
+    document and email (``BillingConfig.client_name``), else the DMS ``clients.name`` is."""
 
     legal_name: Text | None = None
     address: tuple[Text, ...] = ()
@@ -193,6 +208,11 @@ class BillingConfig(_Strict):
     def client(self, client_code: str) -> ClientConfig:
         """The client's own settings (all defaults for a client the configuration does not name)."""
         return self.clients.get(client_code) or ClientConfig()
+
+    def client_name(self, client_code: str, dms_name: str) -> str:
+        """The one name a client reads in every email, sheet and PDF: its configured legal name,
+        else its name in the DMS. A client reading two names reads two companies."""
+        return self.client(client_code).legal_name or dms_name
 
     def status_map(self, client_code: str) -> StatusMap:
         client = self.clients.get(client_code)

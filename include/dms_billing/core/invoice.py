@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 SUBSCRIPTIONS = "subscriptions"
 ADJUSTMENT = "adjustment"
+# Mushak-6.3's "unit of supply": a line bills user-months (one user's subscription for one month);
+# a credit carried forward is one sum of money.
+USER_MONTH = "user-month"
+LUMP_SUM = "lump sum"
 
 
 # What each billable reason's line says (contract section 2).
@@ -94,6 +98,7 @@ class InvoiceLine:
     unit_price: Decimal
     amount: Decimal
     reason: str = ""  # a subscriptions line's billable reason; empty on older invoices' single line
+    unit: str = USER_MONTH
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ class Invoice:
     credit_carried_forward: Decimal = Decimal(0)  # credit beyond this invoice, owed on the next
     timezone: str = ""  # the client's: the billing period's days are its calendar days
     objection_deadline: date | None = None  # the last day an objection to this bill is taken
+    payment_terms_days: int | None = None  # the plan's "Net N": the due date is N days on, or the next working day
+    vat_basis: str = ""  # why this VAT rate applies, as printed (empty: not stated)
+    issued_at: datetime | None = None  # when the ledger numbered it (UTC): Mushak-6.3's time of issue
 
     @property
     def period_start(self) -> date:
@@ -127,6 +135,11 @@ class Invoice:
     def period_end(self) -> date:
         """The billing period's last day (inclusive)."""
         return BillingMonth.parse(self.billing_month).next().first_day - timedelta(days=1)
+
+    @property
+    def terms_end(self) -> date | None:
+        """The invoice date plus the payment terms, before a day off moves it (None: terms unknown)."""
+        return None if self.payment_terms_days is None else self.invoice_date + timedelta(days=self.payment_terms_days)
 
     @property
     def by_reason(self) -> dict[str, int]:
@@ -193,6 +206,8 @@ def build_invoice(
     by_reason: Mapping[str, int] | None = None,
     timezone: str = "",
     objection_deadline: date | None = None,
+    payment_terms_days: int | None = None,
+    vat_basis: str = "",
 ) -> Invoice:
     """Lines, subtotal, VAT (on the subtotal) and total, each rounded at the minor unit.
 
@@ -211,7 +226,8 @@ def build_invoice(
     before_carry = subscriptions_amount + round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
     carried = -before_carry if before_carry < 0 else Decimal(0)
     if carried:
-        adjustments += (InvoiceLine(ADJUSTMENT, "Credit carried forward to the next invoice", 1, carried, carried),)
+        adjustments += (InvoiceLine(ADJUSTMENT, "Credit carried forward to the next invoice", 1, carried, carried,
+                                    unit=LUMP_SUM),)
     adjustments_amount = round_money(sum((a.amount for a in adjustments), Decimal(0)), currency)
     subtotal = subscriptions_amount + adjustments_amount
     vat_amount = round_money(subtotal * vat_rate, currency)
@@ -235,6 +251,8 @@ def build_invoice(
         credit_carried_forward=carried,
         timezone=timezone,
         objection_deadline=objection_deadline,
+        payment_terms_days=payment_terms_days,
+        vat_basis=vat_basis,
     )
 
 
@@ -253,7 +271,7 @@ def invoice_from_json(text: str) -> Invoice:
     data = json.loads(text)
     money = ("unit_price", "vat_rate", "subscriptions_amount", "adjustments_amount", "subtotal", "vat_amount", "total",
              "credit_carried_forward")
-    deadline = data.get("objection_deadline")
+    deadline, issued_at = data.get("objection_deadline"), data.get("issued_at")
     return Invoice(
         **{key: data[key] for key in ("invoice_number", "billing_month", "currency", "billable_count")},
         **{key: Decimal(data[key]) for key in money},
@@ -263,6 +281,9 @@ def invoice_from_json(text: str) -> Invoice:
         due_date=date.fromisoformat(data["due_date"]),
         timezone=data.get("timezone", ""),
         objection_deadline=date.fromisoformat(deadline) if deadline else None,
+        payment_terms_days=data.get("payment_terms_days"),
+        vat_basis=data.get("vat_basis", ""),
+        issued_at=datetime.fromisoformat(issued_at) if issued_at else None,
         lines=tuple(
             InvoiceLine(**{**line, "unit_price": Decimal(line["unit_price"]), "amount": Decimal(line["amount"])})
             for line in data["lines"]

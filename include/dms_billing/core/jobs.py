@@ -17,6 +17,7 @@ from include.dms_billing.core.billing_month import (
     billing_window,
     check_policy_applies,
 )
+from include.dms_billing.core.config import BillingConfig
 
 # Matched with ``fullmatch`` only: ``$`` alone would let a trailing newline through into folder names.
 CLIENT_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -69,9 +70,10 @@ class ClientJob:
         object.__setattr__(self, "month", BillingMonth.parse(self.billing_month))  # parsed once, here
 
     @classmethod
-    def of(cls, client: SourceClient, month: BillingMonth, intent: RunIntent) -> ClientJob:
-        return cls(client.client_id, client.client_code, client.client_name, client.timezone, str(month),
-                   client.correspondence_email, client.account_manager_email, intent)
+    def of(cls, client: SourceClient, month: BillingMonth, intent: RunIntent, config: BillingConfig) -> ClientJob:
+        """The job's ``client_name`` is the name every document shows (``BillingConfig.client_name``)."""
+        return cls(client.client_id, client.client_code, config.client_name(client.client_code, client.client_name),
+                   client.timezone, str(month), client.correspondence_email, client.account_manager_email, intent)
 
     def window(self) -> BillingWindow:
         return billing_window(self.month, self.timezone)
@@ -141,7 +143,8 @@ def select_clients(
 
 
 def plan_clients(
-    clients: Sequence[SourceClient], codes: Sequence[str], month: BillingMonth, intent: RunIntent = RunIntent()
+    clients: Sequence[SourceClient], codes: Sequence[str], month: BillingMonth, config: BillingConfig,
+    intent: RunIntent = RunIntent(),
 ) -> list[ClientJob]:
     """One job per client to bill."""
-    return [ClientJob.of(c, month, intent) for c in select_clients(clients, codes)]
+    return [ClientJob.of(c, month, intent, config) for c in select_clients(clients, codes)]

@@ -36,3 +36,27 @@ def format_amount(amount: Decimal, currency: str) -> str:
 def format_money(amount: Decimal, currency: str) -> str:
     """For people: thousands separators and the currency's decimals, e.g. ``12,345.50 BDT``."""
     return f"{format_amount(amount, currency)} {currency}"
+
+
+# Currencies of countries that count in lakhs and crores (1,00,000 is one lakh): their amounts
+# are written in words that way, as their own invoices and cheques write them.
+LAKH_CRORE = frozenset({"BDT", "INR", "NPR", "PKR", "LKR"})
+
+
+def amount_in_words(amount: Decimal, currency: str) -> str:
+    """The amount as a cheque writes it: ``Bangladeshi taka one lakh, twenty thousand and 50/100
+    only`` (no fraction when it is whole); the words from num2words, the currency's name from
+    babel's CLDR data."""
+    from babel.numbers import get_currency_name
+    from num2words import num2words
+
+    amount = round_money(amount, currency)
+    if amount < 0:
+        raise ValueError(f"an amount in words is never negative: {amount}")
+    digits = minor_units(currency)
+    whole = int(amount)
+    words = num2words(whole, lang="en_IN" if currency in LAKH_CRORE else "en")
+    cents = int((amount - whole).scaleb(digits))
+    minor = f" and {cents:0{digits}d}/{10 ** digits}" if cents else ""
+    name = get_currency_name(currency, count=1, locale="en")
+    return f"{name[:1].upper()}{name[1:]} {words}{minor} only"

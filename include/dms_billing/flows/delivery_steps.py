@@ -45,7 +45,7 @@ def draft_invoice(
     calendar = config.calendar(job.client_code)
     dated = invoice_date(month, calendar)
     client = config.client(job.client_code)
-    bill_to = BillTo(job.client_code, client.legal_name or job.client_name, job.correspondence_email,
+    bill_to = BillTo(job.client_code, job.client_name, job.correspondence_email,
                      client.address, client.bin or "")
 
     def build(number: str, adjustments: list[InvoiceLine]) -> Invoice:
@@ -64,19 +64,23 @@ def draft_invoice(
             by_reason=by_reason,
             timezone=job.timezone,
             objection_deadline=objection_deadline(dated, config.objections.days_after_invoice, calendar),
+            payment_terms_days=plan.payment_terms_days,
+            vat_basis=plan.vat_basis_text(),
         )
 
     return build
 
 
 def _render(invoice: Invoice, earlier: Sequence[MonthPoint] = ()) -> tuple[str, bytes]:
-    """The invoice's HTML (with its client's 12 months as a chart: ``earlier`` from the ledger,
-    its own month from the invoice) and its PDF."""
+    """The invoice's HTML (with its client's 12 months as a chart and its text alternative:
+    ``earlier`` from the ledger, its own month from the invoice) and its PDF."""
+    from include.dms_billing.outputs.chart_text import client_chart_alt
     from include.dms_billing.outputs.charts import client_chart_png, data_uri
     from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 
     history = client_history(invoice.bill_to.client_code, invoice.billing_month, [*earlier, invoice_point(invoice)])
-    html = render_invoice_html(invoice, chart=data_uri(client_chart_png(history)))
+    html = render_invoice_html(invoice, chart=data_uri(client_chart_png(history)),
+                               chart_alt=client_chart_alt(history))
     return html, render_invoice_pdf(html)
 
 

@@ -134,7 +134,7 @@ def plan_previews(
         if due.skipped:
             log.info("no preview for %s at %s: %s", due.client.client_code, as_of.isoformat(), due.skipped)
             continue
-        jobs.append(ClientJob.of(due.client, due.month, intent))
+        jobs.append(ClientJob.of(due.client, due.month, intent, config))
     return jobs
 
 

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from include.dms_billing.core.invoice import (
     ADJUSTMENT,
+    LUMP_SUM,
+    USER_MONTH,
     Invoice,
     InvoiceLine,
     invoice_from_json,
@@ -95,7 +97,9 @@ def pending_adjustments(conn: sa.Connection, client_code: str, billing_month: st
 
 
 def _line(row: sa.Row) -> InvoiceLine:
-    return InvoiceLine(ADJUSTMENT, row.description, row.quantity, row.unit_price, row.amount)
+    """An adjustment as its invoice line: an objection's counts user-months, a credit carried forward is a sum."""
+    unit = USER_MONTH if row.objection_id is not None else LUMP_SUM
+    return InvoiceLine(ADJUSTMENT, row.description, row.quantity, row.unit_price, row.amount, unit=unit)
 
 
 def _apply_adjustments(conn: sa.Connection, invoice: Invoice, ids: list[int]) -> None:
@@ -137,7 +141,7 @@ def _insert(conn: sa.Connection, sequence: int, invoice: Invoice, run_id: str) -
             vat_amount=invoice.vat_amount,
             total=invoice.total,
             document=invoice_to_json(invoice),
-            issued_at=datetime.now(timezone.utc),
+            issued_at=invoice.issued_at,
             issued_by_run=run_id,
         )
     ).inserted_primary_key[0]
@@ -156,10 +160,12 @@ def _number(
     build: Callable[[str, list[InvoiceLine]], Invoice], run_id: str,
     on_issue: Callable[[sa.Connection, Invoice], None] | None,
 ) -> None:
-    """Under the numbering mutex: the next number, the invoice built with it, its adjustments applied."""
+    """Under the numbering mutex: the next number, the invoice built with it and stamped with this
+    moment (its time of issue), its adjustments applied."""
     sequence = _next_sequence(conn, prefix)
     pending = pending_adjustments(conn, client_code, billing_month)
     invoice = build(invoice_number(prefix, sequence), [_line(row) for row in pending])
+    invoice = replace(invoice, issued_at=datetime.now(timezone.utc))
     _insert(conn, sequence, invoice, run_id)
     _apply_adjustments(conn, invoice, [row.id for row in pending])
     if on_issue is not None:

@@ -1,5 +1,6 @@
 """The history charts in emails (issue 18): the chart as a ``cid:`` image beside the HTML body, its
-numbers as text lines for the plain body and as the image's alt text.
+numbers as text lines for the plain body, and the image's alt text naming the months with data
+(``outputs/chart_text.py``: runs of months without data said once, issue 23).
 
 The charts are drawn here, when an email is built (``outputs/charts.py``, imported only then).
 """
@@ -16,11 +17,10 @@ from include.dms_billing.mail.headers import Envelope, content_id, inline_image
 Chart = dict[str, object]  # what a template's chart block reads: cid, alt, width, height (and the png)
 
 
-def _chart(envelope: Envelope, png: bytes, lines: list[str], what: str) -> Chart:
-    """The chart as the HTML shows it: a ``cid:`` image, its numbers as alt text."""
+def _chart(envelope: Envelope, png: bytes, alt: str) -> Chart:
+    """The chart as the HTML shows it: a ``cid:`` image and its text alternative."""
     from include.dms_billing.outputs.charts import HEIGHT, WIDTH
 
-    alt = f"{what}: " + "; ".join(" ".join(line.split()) for line in lines)
     return {"cid": content_id(envelope, png), "png": png, "alt": alt, "width": WIDTH, "height": HEIGHT}
 
 
@@ -33,10 +33,11 @@ def with_chart(msg: EmailMessage, chart: Chart | None) -> EmailMessage:
 def client_chart(envelope: Envelope, history: ClientHistory | None) -> tuple[list[str] | None, Chart | None]:
     if history is None:
         return None, None
-    from include.dms_billing.outputs.charts import client_chart_png, client_history_lines
+    from include.dms_billing.outputs.chart_text import client_chart_alt, client_history_lines
+    from include.dms_billing.outputs.charts import client_chart_png
 
-    lines = client_history_lines(history)
-    return lines, _chart(envelope, client_chart_png(history), lines, "Billable users and amount per month")
+    chart = _chart(envelope, client_chart_png(history), client_chart_alt(history))
+    return client_history_lines(history), chart
 
 
 _DATA_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -58,7 +59,8 @@ def inline_data_images(envelope: Envelope, html: str) -> tuple[str, list[tuple[b
 def finance_chart(envelope: Envelope, history: FinanceHistory | None) -> tuple[list[str] | None, Chart | None]:
     if history is None:
         return None, None
-    from include.dms_billing.outputs.charts import finance_chart_png, finance_history_lines
+    from include.dms_billing.outputs.chart_text import finance_chart_alt, finance_history_lines
+    from include.dms_billing.outputs.charts import finance_chart_png
 
-    lines = finance_history_lines(history)
-    return lines, _chart(envelope, finance_chart_png(history), lines, "Invoiced per month")
+    chart = _chart(envelope, finance_chart_png(history), finance_chart_alt(history))
+    return finance_history_lines(history), chart

@@ -15,7 +15,6 @@ from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.outputs.render import list_date, render_pdf, render_template
 
-FAQ_NAME = "Sokrio-DMS-billing-FAQ.pdf"
 
 
 def _last_day(month: BillingMonth) -> date:

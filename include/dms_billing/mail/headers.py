@@ -20,6 +20,9 @@ from email.utils import formatdate, getaddresses
 from include.dms_billing.core.kinds import DeliveryKind
 
 KIND_HEADER = "X-Sokrio-Billing"
+# Every file a client receives is named for who sent it, then what it is, the client and the month
+# (``Sokrio_invoice_SKR-000001_MEGHNA_2023-05.pdf``): saved beside other suppliers' files, it says whose it is.
+ISSUER_TAG = "Sokrio"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _MESSAGE_ID_RE = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _ADDRESS_RE = re.compile(r"[^@\s]+@[^@\s]+")  # local@domain, nothing else
@@ -40,6 +43,11 @@ class Envelope:
     def recipients(self) -> tuple[str, ...]:
         """Everyone the message is sent to (To and Cc), as the delivery ledger records them."""
         return (*self.to, *self.cc)
+
+
+def attachment_name(what: str, client_code: str, billing_month: str, suffix: str) -> str:
+    """``Sokrio_{what}_{client}_{month}{suffix}``: an attachment's file name."""
+    return f"{ISSUER_TAG}_{what}_{client_code}_{billing_month}{suffix}"
 
 
 def header_value(name: str, value: str) -> str:

@@ -20,12 +20,12 @@ from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.list_terms import ListTerms
 from include.dms_billing.core.money import format_money
 from include.dms_billing.mail.charts import client_chart, finance_chart, inline_data_images, with_chart
-from include.dms_billing.mail.faq import FAQ_NAME, faq_pdf
-from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, inline_image, new_message
+from include.dms_billing.mail.faq import faq_pdf
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, attachment_name, inline_image, new_message
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_bytes
 from include.dms_billing.outputs.finance_sheet import currency_totals, finance_csv_bytes, finance_xlsx_bytes
 from include.dms_billing.outputs.list_changes import ListChanges
-from include.dms_billing.outputs.render import invoice_context, long_date, render_template
+from include.dms_billing.outputs.render import invoice_context, long_date, render_template, zone_name
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
 
 
@@ -41,7 +41,7 @@ def _list_timezone(billed: pd.DataFrame) -> str | None:
 
 def column_meanings(timezone: str | None, logins_from: str | None) -> list[tuple[str, str]]:
     """What each list column means, in the list's column order, for the list email."""
-    local = f"your local time ({timezone})" if timezone else "your local time"
+    local = zone_name(timezone) if timezone else "your local time"
     window = f"from {logins_from} to the end of the month" if logins_from else "during the month"
     meanings = {
         "user_id": "the user's id in Sokrio DMS",
@@ -109,7 +109,8 @@ def list_email(
                          f"not {client_code} {billing_month}")
     month = BillingMonth.parse(billing_month)
     logins_from = long_date(TRANSITION_LOGINS_FROM) if month == TRANSITION_MONTH else None
-    stem = f"billable_users_{client_code}_{billing_month}"
+    csv_name, xlsx_name = (attachment_name("billable_users", client_code, billing_month, s) for s in (".csv", ".xlsx"))
+    faq_name = attachment_name("billing_FAQ", client_code, billing_month, ".pdf")
     history_lines, chart = client_chart(envelope, history)
     context = {
         "client_name": client_name,
@@ -121,13 +122,13 @@ def list_email(
         "total": summary.billable,
         "logins_from": logins_from,
         "columns": column_meanings(_list_timezone(billed), logins_from),
-        "csv_name": f"{stem}.csv",
-        "xlsx_name": f"{stem}.xlsx",
+        "csv_name": csv_name,
+        "xlsx_name": xlsx_name,
         "changes": changes,
         "previous_month": month_name(str(month.previous())),
         "changes_shown": CHANGES_SHOWN,
         "terms": terms,
-        "faq_name": FAQ_NAME,
+        "faq_name": faq_name,
         "history_lines": history_lines,
         "chart": chart,
     }
@@ -145,11 +146,11 @@ def list_email(
         billing_month,
     )
     with_chart(msg, chart)
-    attach(msg, to_csv_bytes(billed), ("text", "csv"), f"{stem}.csv", charset="utf-8")
+    attach(msg, to_csv_bytes(billed), ("text", "csv"), csv_name, charset="utf-8")
     workbook = list_xlsx_bytes(billed, f"{client_code} {billing_month}", changes, terms=terms, client_name=client_name)
-    attach(msg, workbook, XLSX_TYPE, f"{stem}.xlsx")
+    attach(msg, workbook, XLSX_TYPE, xlsx_name)
     faq = faq_pdf(terms, client_name, _list_timezone(billed), logins_from, context["columns"])
-    attach(msg, faq, ("application", "pdf"), FAQ_NAME)
+    attach(msg, faq, ("application", "pdf"), faq_name)
     return msg
 
 
@@ -168,7 +169,8 @@ def invoice_email(envelope: Envelope, invoice: Invoice, invoice_html: str, pdf: 
     msg = new_message(envelope, DeliveryKind.INVOICE, subject, text, html, client.client_code, month)
     for png, cid in dict(images).items():  # one part per picture, shown as often as the HTML shows it
         inline_image(msg, png, cid)
-    attach(msg, pdf, ("application", "pdf"), f"invoice_{invoice.invoice_number}.pdf")
+    attach(msg, pdf, ("application", "pdf"), attachment_name(f"invoice_{invoice.invoice_number}", client.client_code,
+                                                            month, ".pdf"))
     return msg
 
 

@@ -13,19 +13,19 @@ from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
-from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, new_message
+from include.dms_billing.mail.headers import XLSX_TYPE, Envelope, attach, attachment_name, new_message
 from include.dms_billing.mail.messages import column_meanings
 from include.dms_billing.outputs.billable_list import to_csv_bytes
-from include.dms_billing.outputs.render import render_template
+from include.dms_billing.outputs.render import render_template, zone_name
 from include.dms_billing.outputs.spreadsheets import Workbook, list_sheet
 
 CANDIDATES_SHOWN = 50  # candidates listed in the body; all of them are attached
 
 
 def deadline_text(window: BillingWindow) -> str:
-    """The last local second whose changes count, e.g. ``23:59:59 on 30 November 2023 (Asia/Dhaka)``."""
+    """The last local second whose changes count, e.g. ``23:59:59 on 30 November 2023 (Bangladesh time)``."""
     last = (window.end - timedelta(seconds=1)).astimezone(zone(window.timezone))
-    return f"{last:%H:%M:%S} on {last.day} {last:%B %Y} ({window.timezone})"
+    return f"{last:%H:%M:%S} on {last.day} {last:%B %Y} ({zone_name(window.timezone)})"
 
 
 def close_text(window: BillingWindow) -> str:
@@ -49,10 +49,10 @@ def preview_email(envelope: Envelope, job: ClientJob, summary: dict, projected: 
     tz = zone(job.timezone)
     as_of = datetime.fromisoformat(summary["as_of"]).astimezone(tz)
     idle = candidates(projected)
-    stem = f"preview_{job.client_code}_{job.billing_month}"
+    csv_name, xlsx_name = (attachment_name("preview", job.client_code, job.billing_month, s) for s in (".csv", ".xlsx"))
     context = {
         "client_name": job.client_name, "client_code": job.client_code, "month": month_name(job.billing_month),
-        "as_of": f"{as_of:%H:%M} on {as_of.day} {as_of:%B %Y} ({job.timezone})",
+        "as_of": f"{as_of:%H:%M} on {as_of.day} {as_of:%B %Y} ({zone_name(job.timezone)})",
         "deadline": deadline_text(window), "closes": close_text(window),
         "projected": summary["projected"], "active": summary[REASON_ACTIVE],
         "recent_login": summary[REASON_RECENT_LOGIN], "compared_with": summary["compared_with"],
@@ -63,7 +63,7 @@ def preview_email(envelope: Envelope, job: ClientJob, summary: dict, projected: 
         ],
         "candidates_shown": CANDIDATES_SHOWN,
         "columns": column_meanings(job.timezone, None),
-        "csv_name": f"{stem}.csv", "xlsx_name": f"{stem}.xlsx",
+        "csv_name": csv_name, "xlsx_name": xlsx_name,
     }
     subject = (f"Sokrio DMS billing preview, {context['month']}: {job.client_name} ({job.client_code}), "
                f"{len(idle):,} active without a login; changes count until {context['deadline']}")
@@ -72,6 +72,6 @@ def preview_email(envelope: Envelope, job: ClientJob, summary: dict, projected: 
     workbook = Workbook()
     list_sheet(workbook, "Projected list", projected)
     list_sheet(workbook, "Active, not logged in", idle)
-    attach(msg, to_csv_bytes(projected), ("text", "csv"), f"{stem}.csv", charset="utf-8")
-    attach(msg, workbook.to_bytes(), XLSX_TYPE, f"{stem}.xlsx")
+    attach(msg, to_csv_bytes(projected), ("text", "csv"), csv_name, charset="utf-8")
+    attach(msg, workbook.to_bytes(), XLSX_TYPE, xlsx_name)
     return msg

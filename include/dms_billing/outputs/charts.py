@@ -4,8 +4,10 @@ Drawn with matplotlib's Agg canvas on a ``Figure`` of its own (no pyplot, no glo
 imported inside the functions: the DAG parser never loads matplotlib. 640x260 CSS pixels drawn
 at 2x for sharp print and retina screens, quantized to a palette, so a chart is a few tens of KB.
 
-- A month without data is a hatched grey "no data" band, never a zero bar; an amount missing is
-  a gap in the line.
+- Only what is known is drawn. The 12 months stay on the axis, so months line up from one email
+  to the next, but nothing is drawn above a month without data (never a zero bar, never a mark
+  taller than the data): its tick label is grey, and one short note under the axis names the
+  months without data (``chart_text.no_data_phrase``). An amount missing is a gap in the line.
 - The same data gives the same bytes (no software, no date in the file): a re-rendered email or
   invoice is identical.
 - The chart's data (``ClientHistory.to_data`` / ``FinanceHistory.to_data``) is embedded as JSON
@@ -19,19 +21,17 @@ import io
 import json
 import struct
 import zlib
-from decimal import Decimal
 
 from include.dms_billing.core.history import AMOUNT_EXPECTED, NOT_SPLIT, ClientHistory, FinanceHistory
 from include.dms_billing.core.invoice import month_name
-from include.dms_billing.core.money import format_money
+from include.dms_billing.outputs.chart_text import LABELS, finance_known, no_data_phrase
 
 WIDTH, HEIGHT, SCALE = 640, 260, 2  # CSS pixels, drawn at SCALE x
 DATA_KEY = "Description"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOURS = {"active": "#2f6db5", "inactive_recent_login": "#f0a030", NOT_SPLIT: "#9a9a9a"}
-LABELS = {"active": "Active", "inactive_recent_login": "Inactive, logged in", NOT_SPLIT: "Not split"}
 AMOUNT_COLOUR = "#c0392b"
-NO_DATA = "no data"
+NOTE_COLOUR = "#666666"  # the note and the tick labels of months without data
 
 
 def _short(billing_month: str) -> str:
@@ -63,16 +63,17 @@ def _figure():
     return figure
 
 
-def _no_data(axes, positions: list[int]) -> None:
-    """Each month without data: a hatched band the whole height, labelled, never a zero bar."""
-    for x in positions:
-        axes.axvspan(x - 0.4, x + 0.4, facecolor="#f2f2f2", edgecolor="#bdbdbd", hatch="///", linewidth=0)
-        axes.text(x, 0.5, NO_DATA, transform=axes.get_xaxis_transform(), rotation=90, ha="center", va="center",
-                  fontsize=6.5, color="#666666", bbox={"facecolor": "#f2f2f2", "edgecolor": "none", "pad": 1})
-
-
-def _style(axes, months: tuple[str, ...]) -> None:
+def _style(axes, months: tuple[str, ...], known: list[bool], note: bool) -> None:
+    """The months' axis; months without data keep their place, nothing above them, a grey tick
+    label; with ``note``, the phrase naming them under the axis (at the left: the corner that
+    never hides a bar)."""
     axes.set_xticks(range(len(months)), [_short(m) for m in months], fontsize=7)
+    for label, has in zip(axes.get_xticklabels(), known):
+        if not has:
+            label.set_color(NOTE_COLOUR)
+    phrase = no_data_phrase(months, known)
+    if note and phrase:
+        axes.set_xlabel(phrase[0].upper() + phrase[1:], loc="left", fontsize=6.5, color=NOTE_COLOUR)
     axes.set_xlim(-0.6, len(months) - 0.4)
     axes.tick_params(axis="y", labelsize=7)
     _ticks(axes.yaxis)
@@ -80,7 +81,7 @@ def _style(axes, months: tuple[str, ...]) -> None:
         axes.spines[side].set_visible(False)
 
 
-def _png(figure, data: dict[str, object]) -> bytes:
+def figure_png(figure, data: dict[str, object]) -> bytes:
     """The figure as a palette PNG with ``data`` as JSON in its tEXt chunk; nothing else varies."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image, PngImagePlugin
@@ -97,6 +98,10 @@ def _png(figure, data: dict[str, object]) -> bytes:
 
 
 def client_chart_png(history: ClientHistory) -> bytes:
+    return figure_png(client_figure(history), history.to_data())
+
+
+def client_figure(history: ClientHistory):
     """Stacked bars of billable users by reason per month, the amount as a line on a second axis."""
     figure = _figure()
     axes = figure.add_subplot()
@@ -110,8 +115,7 @@ def client_chart_png(history: ClientHistory) -> bytes:
             axes.bar(xs, [heights[i] for i in xs], 0.7, bottom=[bottoms[i] for i in xs], color=COLOURS[reason],
                      label=LABELS[reason])
             bottoms = [b + h for b, h in zip(bottoms, heights)]
-    _no_data(axes, [i for i, p in enumerate(history.months) if not p.has_data])
-    _style(axes, months)
+    _style(axes, months, [p.has_data for p in history.months], note=True)
     axes.set_ylabel("billable users", fontsize=7)
     axes.set_ylim(0, max([*bottoms, 1]) * 1.15)
     axes.yaxis.get_major_locator().set_params(integer=True)
@@ -138,11 +142,16 @@ def client_chart_png(history: ClientHistory) -> bytes:
         handles, labels = handles + more_handles, labels + more_labels
     figure.legend(handles, labels, loc="outside upper center", ncols=len(handles), fontsize=6.5,
                   frameon=False)
-    return _png(figure, history.to_data())
+    return figure
 
 
 def finance_chart_png(history: FinanceHistory) -> bytes:
-    """Per currency, the total invoiced in each month: the summary's month highlighted."""
+    return figure_png(finance_figure(history), history.to_data())
+
+
+def finance_figure(history: FinanceHistory):
+    """Per currency, the total invoiced in each month: the summary's month highlighted; the note on
+    months without any invoice under the last panel."""
     figure = _figure()
     currencies = history.currencies or ("",)
     last = len(history.months) - 1
@@ -152,15 +161,14 @@ def finance_chart_png(history: FinanceHistory) -> bytes:
         xs = [i for i, t in enumerate(totals) if t is not None]
         axes.bar(xs, [float(totals[i]) for i in xs], 0.7,
                  color=["#2f6db5" if i == last else "#9fbde0" for i in xs])
-        _no_data(axes, [i for i, t in enumerate(totals) if t is None])
-        _style(axes, history.months)
+        _style(axes, history.months, finance_known(history), note=row == len(currencies))
         axes.set_ylabel(currency or "total", fontsize=7)
         axes.set_ylim(0, max([float(totals[i]) for i in xs] + [1]) * 1.15)
         if row < len(currencies):
             axes.tick_params(axis="x", labelbottom=False)
     figure.suptitle(f"Invoiced per month, {month_name(history.months[0])} to {month_name(history.billing_month)}",
                     fontsize=8)
-    return _png(figure, history.to_data())
+    return figure
 
 
 def chart_data(png: bytes) -> dict[str, object]:
@@ -189,33 +197,3 @@ def png_size(png: bytes) -> tuple[int, int]:
 def data_uri(png: bytes) -> str:
     """The PNG as a ``data:`` URI, for the invoice's HTML (WeasyPrint embeds it in the PDF)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _amount(amount: str | Decimal | None, currency: str | None) -> str:
-    return NO_DATA if amount is None else format_money(Decimal(amount), currency)
-
-
-def client_history_lines(history: ClientHistory) -> list[str]:
-    """The chart's numbers as plain-text lines, one per month (the text body, the alt text)."""
-    lines = []
-    for point in history.months:
-        if not point.has_data:
-            lines.append(f"{month_name(point.billing_month):<15} {NO_DATA}")
-            continue
-        counts = ("not split" if point.by_reason is None else ", ".join(
-            f"{LABELS[r].lower()} {n:,}" for r, n in point.by_reason.items()))
-        users = "users: no data" if point.billable is None else f"{point.billable:,} users ({counts})"
-        kind = "" if point.amount is None else (
-            " (not invoiced yet, before VAT)" if point.amount_kind == AMOUNT_EXPECTED else " (invoice total)")
-        lines.append(f"{month_name(point.billing_month):<15} {users}; {_amount(point.amount, point.currency)}{kind}")
-    return lines
-
-
-def finance_history_lines(history: FinanceHistory) -> list[str]:
-    """Per month, its invoice count and its total per currency (or no data)."""
-    return [
-        f"{month_name(month):<15} "
-        + (NO_DATA if not count else f"{count:,} invoice{'' if count == 1 else 's'}: " + "; ".join(
-            _amount(history.totals[c][i], c) for c in history.currencies if history.totals[c][i] is not None))
-        for i, (month, count) in enumerate(zip(history.months, history.invoice_counts))
-    ]

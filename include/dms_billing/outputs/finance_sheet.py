@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from include.dms_billing.core.columns import FINANCE_COLUMNS
-from include.dms_billing.core.invoice import Invoice
+from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.outputs.workbook import DATE_FORMAT, PERCENT_FORMAT, Workbook, column_width, money_format
 
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so that Excel reads it as UTF-8
@@ -77,9 +77,10 @@ def finance_xlsx_bytes(billing_month: str, invoices: Sequence[Invoice]) -> bytes
     """The finance summary as a workbook: one row per invoice under a bold frozen header with an
     autofilter, then, after a blank row (outside the filter, so sorting leaves it below), a bold
     totals row per currency. Dates are Excel dates, amounts numbers in the currency's decimals,
-    the VAT rate a percentage, counts numbers."""
-    workbook = Workbook()
+    the VAT rate a percentage, counts numbers. Printed as a table: landscape, one page wide."""
+    workbook = Workbook(f"Sokrio DMS finance summary, {month_name(billing_month)}")
     sheet = workbook.worksheet(f"{FINANCE_SHEET} {billing_month}")
+    workbook.print_setup(sheet, table=True)
     sheet.write_row(0, 0, XLSX_COLUMNS, workbook.bold)
     totals = currency_totals(invoices)
     rows = [(_invoice_cells(i), False) for i in invoices] + [(_total_cells(t), True) for t in totals]

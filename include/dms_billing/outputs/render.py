@@ -8,23 +8,29 @@ variable is an error, never an empty string on an invoice.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.invoice import Invoice, month_name
 from include.dms_billing.core.list_terms import objection_reference
-from include.dms_billing.core.money import format_amount, format_money
+from include.dms_billing.core.tax_lines import SUPPLEMENTARY_DUTY_RATE, taxed_lines
+from include.dms_billing.core.money import amount_in_words, format_amount, format_money
 
 if TYPE_CHECKING:
+    from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
+FONTS = (Path(__file__).parents[2] / "fonts").resolve()  # the fonts of every PDF, with their licences
 
 
 def long_date(day: date) -> str:
@@ -35,6 +41,26 @@ def long_date(day: date) -> str:
 def percent(rate: Decimal) -> str:
     """``0.15`` -> ``15%``, ``0.075`` -> ``7.5%``: the VAT rate as printed on the invoice."""
     return f"{(rate * 100).normalize():f}%"
+
+
+def zone_name(timezone: str) -> str:
+    """``Asia/Dhaka`` -> ``Bangladesh time``: a client's zone as its people say it (CLDR's
+    location names, through babel); a zone with no country (``UTC``) keeps its own name."""
+    from babel.dates import get_timezone_location
+
+    location = get_timezone_location(timezone, locale="en").removesuffix(" Time")
+    return timezone if location.startswith("Unknown Region") else f"{location} time"
+
+
+def clock(moment: datetime, timezone: str) -> str:
+    """``10:05 (UTC+06:00)``: the moment's time of day in ``timezone``, with its offset."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%H:%M} (UTC{local.isoformat(timespec='minutes')[-6:]})"
+
+
+def local_day(moment: datetime, timezone: str) -> date:
+    """The moment's calendar day in ``timezone``."""
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 @cache
@@ -53,7 +79,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(money=format_money, amount=format_amount, month=month_name, long_date=long_date, percent=percent)
+    env.filters.update(money=format_money, amount=format_amount, month=month_name, long_date=long_date, percent=percent,
+                       zone=zone_name, clock=clock, local_day=local_day, in_words=amount_in_words)
     return env
 
 
@@ -71,18 +98,23 @@ def invoice_context(invoice: Invoice) -> dict[str, object]:
     """What the invoice's templates (the document and the email's text) are given besides the invoice."""
     return {
         "invoice": invoice,
+        "lines": taxed_lines(invoice),
+        "sd_rate": SUPPLEMENTARY_DUTY_RATE,
         "list_date": list_date(invoice.billing_month),
         "reference": objection_reference(invoice.bill_to.client_code, invoice.billing_month),
     }
 
 
-def render_invoice_html(invoice: Invoice, *, chart: str | None = None) -> str:
+def render_invoice_html(invoice: Invoice, *, chart: str | None = None, chart_alt: str | None = None) -> str:
     """The printable A4 invoice (Mushak-6.3's fields); the same HTML is the invoice email's body.
     ``chart``: the client's history chart as a ``data:image/png;base64,`` URI (``charts.data_uri``),
-    shown near the end, or none."""
+    shown near the end, or none; ``chart_alt``, required with it, its text alternative
+    (``chart_text.client_chart_alt``): the image's alt, the tagged PDF's figure text."""
     if chart is not None and not chart.startswith("data:image/png;base64,"):
         raise ValueError("the invoice's chart must be a data: URI of a PNG: nothing is fetched")
-    return render_template("invoice.html.j2", **invoice_context(invoice), chart=chart)
+    if chart is not None and not chart_alt:
+        raise ValueError("the invoice's chart needs its text alternative")
+    return render_template("invoice.html.j2", **invoice_context(invoice), chart=chart, chart_alt=chart_alt)
 
 
 def render_invoice_pdf(invoice_html: str) -> bytes:
@@ -91,13 +123,18 @@ def render_invoice_pdf(invoice_html: str) -> bytes:
 
 
 def render_pdf(html: str) -> bytes:
-    """Self-contained HTML (the invoice, the billing FAQ) as PDF. Nothing is fetched: the HTML is
-    self-contained by design, and a renderer that follows URLs found in client data would be a
-    way into our network. Only ``data:`` URIs are read (the chart, embedded in the HTML itself)."""
+    """Self-contained HTML (the invoice, the billing FAQ) as a tagged PDF (PDF/UA-1: structure,
+    the ``<title>`` and ``lang`` of the HTML, images' alt text), set in our own fonts.
+
+    Nothing is fetched for the document: the HTML is self-contained by design, and a renderer
+    that follows URLs found in client data would be a way into our network. Only ``data:`` URIs
+    are read (the chart, embedded in the HTML itself); the fonts come from ``include/fonts/``
+    through a stylesheet of the PDF alone (``_shipped_fonts``), so no email carries their URLs."""
     import weasyprint  # slow to import; only the tasks that render PDFs need it
 
     fetcher = weasyprint.urls.URLFetcher(allowed_protocols=("data",))
-    return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
+    return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
+        stylesheets=[_shipped_fonts()], font_config=_font_config(), pdf_variant="pdf/ua-1")
 
 
 @cache
@@ -107,3 +144,30 @@ def _font_config() -> FontConfiguration:
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
+
+
+@cache
+def _shipped_fonts() -> CSS:
+    """``include/fonts/fonts.css``, parsed once per process: parsing its ``@font-face`` rules reads
+    the font files into ``_font_config()``, which every PDF of the process then shares."""
+    import weasyprint
+    from weasyprint.urls import URLFetcherResponse
+
+    class ShippedFonts(weasyprint.urls.URLFetcher):
+        """Serves the files of ``include/fonts/`` and nothing else."""
+
+        def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+            return URLFetcherResponse(url, shipped_font(url).read_bytes())
+
+    stylesheet = FONTS / "fonts.css"
+    return weasyprint.CSS(filename=stylesheet, url_fetcher=ShippedFonts(), font_config=_font_config())
+
+
+def shipped_font(url: str) -> Path:
+    """The font file of ``include/fonts/`` that a ``file:`` URL names; ``ValueError`` for any other URL."""
+    parts = urlsplit(url)
+    path = Path(url2pathname(parts.path)).resolve()
+    ours = path.parent == FONTS and path.suffix == ".ttf" and path.is_file()
+    if parts.scheme != "file" or parts.netloc or not ours:
+        raise ValueError(f"not one of our fonts: {url}")
+    return path

@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.dms_billing.core.columns import ATTACHMENT_COLUMNS
-from include.dms_billing.outputs.summary_sheet import summary_sheet
+from include.dms_billing.core.invoice import month_name
+from include.dms_billing.outputs.render import zone_name
+from include.dms_billing.outputs.summary_sheet import client_label, summary_sheet
 from include.dms_billing.outputs.workbook import DATETIME_FORMAT, Workbook
 
 if TYPE_CHECKING:
@@ -116,14 +118,23 @@ def _text_widths(cells: pd.DataFrame) -> list[int]:
 
 
 def time_header(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    """The XLSX header: a time column names the zone its local times are in, e.g.
-    ``last_login_at (Asia/Dhaka)``; the other columns keep their names."""
+    """The XLSX header: a time column names the zone its local times are in as the client says
+    it, e.g. ``last_login_at (Bangladesh time)``; the other columns keep their names."""
     def named(column: str) -> str:
         dtype = frame[column].dtype
         zoned = column in TIME_COLUMNS and isinstance(dtype, pd.DatetimeTZDtype)
-        return f"{column} ({dtype.tz})" if zoned else column
+        return f"{column} ({zone_name(str(dtype.tz))})" if zoned else column
 
     return [named(column) for column in columns]
+
+
+def list_heading(sheet_title: str, terms: ListTerms | None, client_name: str | None) -> str:
+    """The top of every printed page of a list workbook, as the list email's subject names it:
+    ``Sokrio DMS billable users, May 2023: Meghna Foods Ltd (MEGHNA)`` (the sheet's title
+    without ``terms``)."""
+    if terms is None:
+        return sheet_title
+    return f"Sokrio DMS billable users, {month_name(terms.billing_month)}: {client_label(terms, client_name)}"
 
 
 CHANGES_SHEET = "Changes"
@@ -141,16 +152,16 @@ def list_sheet(
 
 
 def changes_sheet(workbook: Workbook, changes: ListChanges) -> None:
-    """Users newly billable and no longer billable since last month, each with the reason."""
+    """Users newly billable and no longer billable since last month, each with the reason; without
+    last month's list, the same header over a note saying so (not a row of data)."""
     rows: list[list[object]] = []
-    if not changes.compared:
-        rows.append([changes.headline(), None, None, None, None, None])
     for label, users in (("newly billable", changes.newly_billable), ("no longer billable", changes.no_longer_billable)):
         for user in users:
             rows.append([label, user.user_id, user.username, user.full_name, user.why, user.previous_reason])
     frame = pd.DataFrame(rows, columns=CHANGES_COLUMNS, dtype=object)
     cells = list_cells(frame, CHANGES_COLUMNS, drop_control=True)
-    workbook.add_sheet(CHANGES_SHEET, CHANGES_COLUMNS, _sheet_columns(cells))
+    workbook.add_sheet(CHANGES_SHEET, CHANGES_COLUMNS, _sheet_columns(cells),
+                       note=None if changes.compared else changes.headline())
 
 
 def list_xlsx_bytes(
@@ -158,8 +169,9 @@ def list_xlsx_bytes(
     terms: ListTerms | None = None, client_name: str | None = None,
 ) -> bytes:
     """The billable list as a workbook: (given ``terms``) the "Summary" sheet, first and the one
-    that opens, then the list's sheet, then (when known) the "Changes" sheet."""
-    workbook = Workbook()
+    that opens, then the list's sheet, then (when known) the "Changes" sheet. Each printed page
+    is headed with the client and the month."""
+    workbook = Workbook(list_heading(sheet_title, terms, client_name))
     if terms is not None:
         summary_sheet(workbook, terms, client_name).activate()
     list_sheet(workbook, sheet_title, billed)

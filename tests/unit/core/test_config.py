@@ -81,3 +81,20 @@ def test_calendars_are_the_default_and_each_clients_own_once() -> None:
         "C": {"cc": ["c@x.example"]},
     }})
     assert [c.country for c in config.calendars()] == ["BD", "IN"]
+
+
+def test_the_vat_basis_printed_beside_the_rate() -> None:
+    """A non-standard rate prints its configured basis; the standard 15% names its law by itself;
+    an unexplained other rate prints nothing rather than a wrong basis."""
+    from include.dms_billing.core.config import DEFAULT_CONFIG, load_config, parse_config
+
+    prices = [{"from": "2023-04", "unit_price": "100.00"}]
+    plans = parse_config({"clients": {
+        "STD": {"plan": {"prices": prices}},
+        "LOW": {"plan": {"prices": prices, "vat_rate": "0.05"}},
+        "OWN": {"plan": {"prices": prices, "vat_rate": "0.075", "vat_basis": "reduced rate, SRO 123"}},
+    }})
+    assert plans.plan("STD").vat_basis_text().startswith("standard rate, section 15 of the Value Added Tax")
+    assert plans.plan("LOW").vat_basis_text() == ""
+    assert plans.plan("OWN").vat_basis_text() == "reduced rate, SRO 123"
+    assert "Third Schedule" in load_config(DEFAULT_CONFIG).plan("KARNAPHULI").vat_basis_text()

@@ -43,3 +43,30 @@ def test_every_currencys_decimals_come_from_babel_and_unknown_codes_are_refused(
     plan = {"prices": [{"from": "2023-04", "unit_price": "1"}], "currency": "XYZ"}
     with pytest.raises(ConfigError, match="clients.ACME.plan.currency"):
         parse_config({"clients": {"ACME": {"plan": plan}}})
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        # The taka counts in lakhs and crores, as Bangladeshi invoices and cheques write it.
+        ("96255.00", "BDT", "Bangladeshi taka ninety-six thousand, two hundred and fifty-five only"),
+        ("12345678.05", "BDT", "Bangladeshi taka one crore, twenty-three lakh, forty-five thousand, "
+                               "six hundred and seventy-eight and 05/100 only"),
+        ("0.50", "BDT", "Bangladeshi taka zero and 50/100 only"),
+        ("1234567.89", "USD", "US dollar one million, two hundred and thirty-four thousand, five hundred and "
+                              "sixty-seven and 89/100 only"),
+        ("1500", "JPY", "Japanese yen one thousand, five hundred only"),  # no minor unit
+        ("2.125", "KWD", "Kuwaiti dinar two and 125/1000 only"),
+    ],
+)
+def test_an_amount_in_words(amount: str, currency: str, expected: str) -> None:
+    from include.dms_billing.core.money import amount_in_words
+
+    assert amount_in_words(Decimal(amount), currency) == expected
+
+
+def test_an_amount_in_words_is_never_negative() -> None:
+    from include.dms_billing.core.money import amount_in_words
+
+    with pytest.raises(ValueError, match="never negative"):
+        amount_in_words(Decimal("-1.00"), "BDT")

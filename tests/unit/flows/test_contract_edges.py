@@ -68,7 +68,7 @@ def _bill(tmp_path: Path, src: Source, month: str, config=None, mutate=(), relax
             conn.exec_driver_sql(statement)
     config = config or parse_config({"clients": {c["code"]: PLAN for c in src.clients}})
     out: dict[str, object] = {}
-    for job in plan_clients(fetch_clients(engine), [], BillingMonth.parse(month)):
+    for job in plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), config):
         try:
             paths = write_list(engine, job, config)
         except ValueError as exc:
@@ -350,7 +350,7 @@ def test_backfills_in_any_order_keep_prices_numbers_and_sealed_lists(tmp_path, d
     src.load(engine)
 
     def bill(month: str, run_id: str):
-        [job] = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month))
+        [job] = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), config)
         paths = write_list(engine, job, config)
         return paths, delivery_steps.issue_invoice_step(ledger_engine, job, paths, config, run_id).invoice
 
@@ -404,7 +404,7 @@ def test_a_server_bills_the_boundaries_as_the_contract_says(server: str, tmp_pat
     with scratch_database(server) as url:
         engine = sa.create_engine(url)
         src.load(engine)
-        [job] = plan_clients(fetch_clients(engine), [], BillingMonth(2024, 3))
+        [job] = plan_clients(fetch_clients(engine), [], BillingMonth(2024, 3), config)
         paths = write_list(engine, job, config)
         engine.dispose()
     billed = pd.read_parquet(paths.billable_parquet)

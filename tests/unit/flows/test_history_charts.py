@@ -1,7 +1,7 @@
 """History at a glance (issue 18) through the real steps: a client billed three months running
 (November 2023 to January 2024, across a year end) on a SQLite DMS and ledger; the charts of the
 third month's list email, invoice PDF, invoice email and finance summary are decoded and checked
-against the ledger, the nine earlier months as no data.
+against the ledger, the nine earlier months as no data, said once (issue 23).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from PIL import Image, ImageChops
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.history import AMOUNT_EXPECTED, AMOUNT_INVOICED, window
+from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.flows import delivery_steps
 from include.dms_billing.ledger.db import ledger_engine, migrate
@@ -100,7 +101,7 @@ def _bill(folder, ledger_engine) -> dict:
     sent: list[EmailMessage] = []
     issued = {}
     for n, month in enumerate(MONTHS):
-        [job] = plan_clients(fetch_clients(dms), [], BillingMonth.parse(month))
+        [job] = plan_clients(fetch_clients(dms), [], BillingMonth.parse(month), config)
         paths = write_list(dms, job, config)
         run = f"run-{n}"
         delivery_steps.send_list_step(ledger_engine, job, paths, config, run, False, sent.append)
@@ -130,9 +131,8 @@ def test_the_list_emails_chart_is_the_ledgers_months_and_the_list_not_yet_invoic
                                                        {"active": 4, "inactive_recent_login": 1},
                                                        {"active": 4, "inactive_recent_login": 1}]
     listed = _kind(billed["sent"], "list", MONTHS[-1])
-    assert sorted(p.get_filename() for p in listed.iter_attachments()) == [
-        "Sokrio-DMS-billing-FAQ.pdf", "billable_users_HIST_2024-01.csv",
-        "billable_users_HIST_2024-01.xlsx"]  # the chart is no attachment
+    assert sorted(p.get_content_type() for p in listed.iter_attachments()) == [  # the chart is no attachment
+        "application/pdf", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv"]
     data = _checked(_inline_png(listed))
     assert (data["client_code"], data["billing_month"], data["currency"]) == ("HIST", "2024-01", "BDT")
     _no_data_before(data, 9)
@@ -144,11 +144,13 @@ def test_the_list_emails_chart_is_the_ledgers_months_and_the_list_not_yet_invoic
                                                            AMOUNT_EXPECTED)
     assert invoices["2024-01"].subscriptions_amount == Decimal("750.00")
     text = listed.get_body(("plain",)).get_content()
-    assert text.count("no data") == 9 and "February 2023   no data" in text
-    assert f"November 2023   4 users (active 3, inactive, logged in 1); {invoices['2023-11'].total:,} BDT" in text
+    assert text.count("no data") == 1 and "February 2023 to October 2023: no data" in text
+    assert f"November 2023   4 users (active 3; inactive but logged in 1); {invoices['2023-11'].total:,} BDT" in text
     assert "750.00 BDT (not invoiced yet, before VAT)" in text
     html = listed.get_body(("html",)).get_content()
-    assert re.search(r'alt="Billable users and amount per month: February 2023 no data;[^"]*750\.00 BDT', html)
+    assert re.search(r'alt="Billable users and amount per month: November 2023: 4 users [^"]*; January 2024: '
+                     r'5 users [^"]*750\.00 BDT \(not invoiced yet, before VAT\); '
+                     r'no data for the 9 months before November 2023"', html)
 
 
 def test_the_invoice_pdf_and_email_show_the_same_chart_with_the_invoice_total(billed) -> None:
@@ -161,7 +163,11 @@ def test_the_invoice_pdf_and_email_show_the_same_chart_with_the_invoice_total(bi
     _no_data_before(data, 9)
     for index, month in enumerate(MONTHS, start=9):
         _as_invoiced(data["months"][index], invoices[month])
-    assert [p.get_filename() for p in message.iter_attachments()] == ["invoice_SKR-000003.pdf"]
+    [alt] = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', issued.html)
+    assert [m for m in window("2024-01") if month_name(m) in alt] == list(MONTHS)  # the months with data
+    assert f"January 2024: 5 users (active 4; inactive but logged in 1), {invoices['2024-01'].total:,} BDT" in alt
+    assert alt.count("no data") == 1 and alt.endswith("no data for the 9 months before November 2023")
+    assert [p.get_content_type() for p in message.iter_attachments()] == ["application/pdf"]
 
     reader = pypdf.PdfReader(io.BytesIO(issued.pdf))
     assert len(reader.pages) == 1
@@ -180,5 +186,6 @@ def test_the_finance_summary_shows_the_months_total_against_the_twelve_before(bi
     assert data["months"] == list(window("2024-01", 13)) and data["invoice_counts"] == [0] * 10 + [1, 1, 1]
     assert data["totals"] == {"BDT": [None] * 10 + [str(invoices[m].total) for m in MONTHS]}
     text = message.get_body(("plain",)).get_content()
-    assert text.count("no data") == 10 and f"January 2024    1 invoice: {invoices['2024-01'].total:,} BDT" in text
+    assert text.count("no data") == 1 and "January 2023 to October 2023: no data" in text
+    assert f"January 2024    1 invoice: {invoices['2024-01'].total:,} BDT" in text
 

@@ -78,7 +78,7 @@ def test_params_are_bound_never_formatted_into_sql(tmp_path: Path) -> None:
 
 def _bill(tmp_path: Path, dms: sa.Engine, ledger: sa.Engine, outbox) -> ClientJob:
     config = parse_config({"clients": {"GOOD": {"plan": {"prices": [{"from": "2023-04", "unit_price": "10"}]}}}})
-    [job] = plan_clients(fetch_clients(dms), [], MAY)
+    [job] = plan_clients(fetch_clients(dms), [], MAY, config)
     paths = write_list(dms, job, config)
     delivery_steps.send_list_step(ledger, job, paths, config, "run-1", False, send_message)
     delivery_steps.issue_invoice_step(ledger, job, paths, config, "run-1")

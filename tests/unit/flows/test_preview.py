@@ -41,8 +41,8 @@ def test_preview_day_and_deadline_are_local() -> None:
     assert preview_opens_at(dhaka, 3) == utc("2023-11-27 18:00")  # 28 November 00:00 in Dhaka
     assert preview_opens_at(london, 3) == utc("2023-11-28 00:00")
     assert preview_opens_at(billing_window(BillingMonth(2023, 5), "Europe/London"), 3) == utc("2023-05-28 23:00")
-    assert deadline_text(dhaka) == "23:59:59 on 30 November 2023 (Asia/Dhaka)"
-    assert deadline_text(london) == "23:59:59 on 30 November 2023 (Europe/London)"
+    assert deadline_text(dhaka) == "23:59:59 on 30 November 2023 (Bangladesh time)"
+    assert deadline_text(london) == "23:59:59 on 30 November 2023 (United Kingdom time)"
 
 
 def _due(as_of: str, config=CONFIG, sent=frozenset()) -> list[str]:
@@ -108,14 +108,14 @@ def test_preview_email_names_the_deadline_and_the_candidates_to_deactivate() -> 
                                    policy=email.policy.default)
     text = msg.get_body(("plain",)).get_content()
     assert msg["X-Sokrio-Billing"] == "preview; client=MEGHNA; month=2023-11"
-    assert "Changes count until 23:59:59 on 30 November 2023 (Asia/Dhaka)." in text
-    assert "00:00 on 28 November 2023 (Asia/Dhaka)" in text and "00:00 on 1 December 2023" in text
+    assert "Changes count until 23:59:59 on 30 November 2023 (Bangladesh time)." in text
+    assert "00:00 on 28 November 2023 (Bangladesh time)" in text and "00:00 on 1 December 2023" in text
     assert "Candidates to deactivate: 1 active user" in text
     assert "103, sales😀, Happy 😀 Seller (@manager), last login: never" in text
     files = {p.get_filename(): p.get_payload(decode=True) for p in msg.iter_attachments()}
-    workbook = openpyxl.load_workbook(io.BytesIO(files["preview_MEGHNA_2023-11.xlsx"]))
+    workbook = openpyxl.load_workbook(io.BytesIO(files["Sokrio_preview_MEGHNA_2023-11.xlsx"]))
     assert workbook.sheetnames == ["Projected list", "Active, not logged in"]
     assert [row[0] for row in workbook["Active, not logged in"].iter_rows(min_row=2, values_only=True)] == [103]
-    assert files["preview_MEGHNA_2023-11.csv"].decode("utf-8-sig").count("\n") == 5
+    assert files["Sokrio_preview_MEGHNA_2023-11.csv"].decode("utf-8-sig").count("\n") == 5
     with pytest.raises(ValueError, match="does not match"):
         preview_email(envelope, job, json.loads(json.dumps({**summary, "projected": 3})), projected)

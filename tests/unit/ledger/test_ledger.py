@@ -112,3 +112,19 @@ def test_invoice_arithmetic() -> None:
     invoice = _builder("MEGHNA", count=558, unit_price="150.00")("SKR-000001")
     assert invoice.subscriptions_amount == Decimal("83700.00")
     assert invoice.vat_amount == Decimal("12555.00") and invoice.total == Decimal("96255.00")
+
+
+def test_the_invoice_records_when_it_was_issued_and_a_rerun_keeps_that_time(ledger_engine: sa.Engine) -> None:
+    """Mushak-6.3's time of issue: the moment the ledger numbered the invoice, the same every re-run."""
+    from datetime import datetime, timezone
+
+    before = datetime.now(timezone.utc)
+    first = _issue(ledger_engine, "MEGHNA")
+    after = datetime.now(timezone.utc)
+    again = _issue(ledger_engine, "MEGHNA", run_id="run-2")
+    issued_at = first.invoice.issued_at
+    assert issued_at is not None and before <= issued_at <= after and issued_at.utcoffset().total_seconds() == 0
+    assert again.invoice.issued_at == issued_at
+    with ledger_engine.connect() as conn:
+        stored = conn.execute(sa.select(invoices.c.issued_at)).scalar_one()
+    assert stored.replace(tzinfo=stored.tzinfo or timezone.utc) == issued_at

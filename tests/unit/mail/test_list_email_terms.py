@@ -11,7 +11,7 @@ import pytest
 
 from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.list_terms import ListTerms, list_terms
-from include.dms_billing.mail.faq import FAQ_NAME, faq_pdf
+from include.dms_billing.mail.faq import faq_pdf
 from include.dms_billing.mail.messages import column_meanings, list_email
 from tests.support.samples import make_billed
 from tests.unit.mail.test_messages import ENVELOPE, attachments, bodies, parse, summary_of
@@ -23,6 +23,11 @@ CONFIG = parse_config({
     "defaults": {"preview": {"days_before": 5}},
     "clients": {"MEGHNA": PLAN},
 })
+
+
+def _faq_name(month: str = "2023-05") -> str:
+    """Whose, what, for whom and which month: one client's FAQ is never mistaken for another's."""
+    return f"Sokrio_billing_FAQ_MEGHNA_{month}.pdf"
 
 
 def _terms(month: str = "2023-05", config=CONFIG) -> ListTerms:
@@ -58,7 +63,9 @@ def test_the_body_states_the_invoice_date_deadline_and_reference(month: str, inv
         assert '"no adjustments will be done"' in body and "a credit on your next invoice" in body
         assert "responsibility of your system administrators" in body
         assert "deactivate it before the month ends (by its last day, your local time)" in body
-        assert f"see the attached FAQ, {FAQ_NAME}" in body
+        # the rule in full: deactivating is not enough for a user who logged in that month
+        assert "a user who logs in during a month is billed for that month even if it is inactive" in body
+        assert f"see the attached FAQ, {_faq_name(month)}" in body
         assert "final" not in body.lower()
 
 
@@ -70,9 +77,9 @@ def test_the_default_gives_seven_days() -> None:
 
 def test_the_list_email_carries_csv_xlsx_and_the_faq_pdf() -> None:
     files = attachments(_email())
-    assert list(files) == ["billable_users_MEGHNA_2023-05.csv", "billable_users_MEGHNA_2023-05.xlsx",
-                           FAQ_NAME]
-    content_type, pdf = files[FAQ_NAME]
+    assert list(files) == ["Sokrio_billable_users_MEGHNA_2023-05.csv", "Sokrio_billable_users_MEGHNA_2023-05.xlsx",
+                           _faq_name()]
+    content_type, pdf = files[_faq_name()]
     assert content_type == "application/pdf" and pdf.startswith(b"%PDF-")
 
 
@@ -87,7 +94,7 @@ def _faq(terms: ListTerms, logins_from: str | None = None) -> bytes:
 
 
 def test_the_faq_is_one_page_with_this_months_dates_and_the_configured_days() -> None:
-    pages, text = _faq_text(attachments(_email())[FAQ_NAME][1])
+    pages, text = _faq_text(attachments(_email())[_faq_name()][1])
     assert pages == 1
     assert "Meghna Foods Ltd (MEGHNA)" in text and "May 2023" in text
     assert "two reasons" in text and "inactive_recent_login" in text
@@ -96,7 +103,7 @@ def test_the_faq_is_one_page_with_this_months_dates_and_the_configured_days() ->
     assert "Until 11 June 2023: 10 days after the invoice date" in text
     assert "MEGHNA/2023-05" in text and "credit on your next invoice" in text and "not changed" in text
     assert "5 days before each month ends" in text and "from 26 June 2023" in text  # June closes 1 July
-    assert "by 30 June 2023" in text and "last day of the month" in text and "Asia/Dhaka" in text
+    assert "by 30 June 2023" in text and "last day of the month" in text and "Bangladesh time" in text and "Asia/Dhaka" not in text
     assert all(column in text for column, _ in column_meanings("Asia/Dhaka", None))
     assert "final" not in text.lower()
 

@@ -96,15 +96,15 @@ def test_list_email_parts_and_attachments() -> None:
     msg = parse(the_list_email())
     assert structure(msg) == [*MIXED, "text/csv", XLSX, "application/pdf"]  # the FAQ: test_list_email_terms
     files = attachments(msg)
-    assert list(files) == ["billable_users_MEGHNA_2023-05.csv", "billable_users_MEGHNA_2023-05.xlsx",
-                           "Sokrio-DMS-billing-FAQ.pdf"]
-    assert files["billable_users_MEGHNA_2023-05.csv"] == ("text/csv", b"\xef\xbb\xbf" + to_csv_text(billed).encode())
-    xlsx_type, xlsx = files["billable_users_MEGHNA_2023-05.xlsx"]
+    assert list(files) == ["Sokrio_billable_users_MEGHNA_2023-05.csv", "Sokrio_billable_users_MEGHNA_2023-05.xlsx",
+                           "Sokrio_billing_FAQ_MEGHNA_2023-05.pdf"]
+    assert files["Sokrio_billable_users_MEGHNA_2023-05.csv"] == ("text/csv", b"\xef\xbb\xbf" + to_csv_text(billed).encode())
+    xlsx_type, xlsx = files["Sokrio_billable_users_MEGHNA_2023-05.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(xlsx))
     assert book.sheetnames == ["Summary", "MEGHNA 2023-05"] and book.active.title == "Summary"  # what opens
     rows = list(book["MEGHNA 2023-05"].iter_rows(values_only=True))
     assert xlsx_type == XLSX and len(rows) == 1 + len(billed)
-    assert [name.removesuffix(" (Asia/Dhaka)") for name in rows[0]] == ATTACHMENT_COLUMNS
+    assert [name.removesuffix(" (Bangladesh time)") for name in rows[0]] == ATTACHMENT_COLUMNS
     assert rows[1][2] == "রহিম উদ্দিন" and rows[4][2] == "'" + FORMULA_NAME
 
 
@@ -114,7 +114,7 @@ def test_list_email_body_counts_columns_and_objection_rule() -> None:
         assert "May 2023" in body and "MEGHNA" in body
         assert "Active at the end of the month" in body and "Inactive, but logged in during the month" in body
         assert all(column in body for column in ATTACHMENT_COLUMNS)
-        assert "Asia/Dhaka" in body and "ISO 8601" in body
+        assert "in Bangladesh time" in body and "Asia/Dhaka" not in body and "ISO 8601" in body
         words = " ".join(body.split())
         assert "MEGHNA/2023-05" in words and "8 June 2023" in words
         assert "a credit on your next invoice" in words
@@ -189,18 +189,21 @@ def test_invoice_email() -> None:
     text, body_html = bodies(msg)
     assert body_html == html
     for expected in (
-        "tax invoice (Mushak-6.3) SKR-000001", "Billing period:  1 May 2023 to 31 May 2023 (Asia/Dhaka)",
+        "Our tax invoice (Mushak-6.3) SKR-000001", "Billing period:  1 May 2023 to 31 May 2023 (Bangladesh time)",
         "1. DMS user subscriptions, May 2023: active users at month end\n     540 x 150.00 BDT = 81,000.00 BDT",
         "2. DMS user subscriptions, May 2023: inactive users who logged in during the month\n"
         "     18 x 150.00 BDT = 2,700.00 BDT",
-        "Total:           96,255.00 BDT", "Due date:        16 June 2023",
+        "Total:           96,255.00 BDT", "Due date:        16 June 2023 (Net 15)",
+        "In words:        Bangladeshi taka ninety-six thousand, two hundred and fifty-five only",
+        "Payment terms: Net 15, payment within 15 days of the invoice date.",
         "please pay 96,255.00 BDT by 16 June 2023", "Account number:  1501200000000001",
         "Routing number:  060260000", "bKash\n    Account:         01713-000001 (Merchant)",
         "Nagad\n    Account:         01894-000002 (Merchant)", "this invoice is final",
         "by 8 June 2023, naming the users", "MEGHNA/2023-05 and invoice number SKR-000001",
     ):
         assert expected in text, expected
-    assert attachments(msg) == {"invoice_SKR-000001.pdf": ("application/pdf", pdf)}
+    assert "Please find attached" not in text
+    assert attachments(msg) == {"Sokrio_invoice_SKR-000001_MEGHNA_2023-05.pdf": ("application/pdf", pdf)}
 
 
 def test_invoice_email_refuses_an_attachment_that_is_not_a_pdf() -> None:
@@ -294,7 +297,7 @@ def test_list_email_says_what_changed_since_last_month_in_body_and_changes_sheet
     assert "102, -karim, Karim Ahmed: inactive_recent_login" in text
     assert "90, gone, <b>Gone</b>: inactive since 2023-05-03T10:00:00+06:00; no login in the month" in text
     assert "&lt;b&gt;Gone&lt;/b&gt;" in html and "<b>Gone</b>" not in html
-    workbook = openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))
+    workbook = openpyxl.load_workbook(io.BytesIO(attachments(msg)["Sokrio_billable_users_MEGHNA_2023-05.xlsx"][1]))
     assert workbook.sheetnames == ["Summary", "MEGHNA 2023-05", "Changes"]
     rows = list(workbook["Changes"].iter_rows(values_only=True))
     assert rows[0] == ("change", "user_id", "username", "full_name", "why", "billable_reason_last_month")
@@ -309,7 +312,7 @@ def test_list_email_without_last_months_list_says_so() -> None:
                            _changes(False), terms=make_terms(billed)))
     text, html = bodies(msg)
     assert "There is no list for April 2023 to compare with." in text and "no list for April 2023" in html
-    rows = list(openpyxl.load_workbook(io.BytesIO(attachments(msg)["billable_users_MEGHNA_2023-05.xlsx"][1]))[
+    rows = list(openpyxl.load_workbook(io.BytesIO(attachments(msg)["Sokrio_billable_users_MEGHNA_2023-05.xlsx"][1]))[
         "Changes"].iter_rows(values_only=True))
     assert rows[1][0] == "no list for 2023-04 to compare with"
 

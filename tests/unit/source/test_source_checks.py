@@ -81,7 +81,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict:
             conn.execute(sa.text(f"UPDATE {table} SET {column} = :value WHERE {key} = :uid"),
                          {"value": value, "uid": cases[code]})
     outcomes, jobs = {}, {}
-    for job in plan_clients(fetch_clients(engine), [], MAY):
+    for job in plan_clients(fetch_clients(engine), [], MAY, parse_config({})):
         jobs[job.client_code] = job
         paths = ClientMonthPaths(folder / "data", str(MAY), job.client_code)
         list_steps.extract_step(engine, job, paths)
