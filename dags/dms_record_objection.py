@@ -40,20 +40,27 @@ from include.dms_billing.airflow.params import MONTH_PATTERN, SCHEDULE_TZ
     tags=["billing", "dms", "objections"],
     default_args={"retries": 0, "on_failure_callback": BillingAlertNotifier()},
     params={
-        "client_code": Param("", type="string", title="Client code",
+        # Airflow's form marks a field required, and keeps Trigger disabled while it is empty, unless
+        # its type admits null. No field is required here: a bulk CSV needs none of the others, so
+        # the task refuses a single objection without a client code, month, user ids, reason or
+        # decider, naming each (ledger/objections.py).
+        "client_code": Param("", type=["string", "null"], title="Client code",
                              description="The client's code in the DMS, e.g. MEGHNA."),
-        "billing_month": Param("", type="string", pattern=f"^({MONTH_PATTERN})?$", title="Billing month",
+        "billing_month": Param("", type=["string", "null"], pattern=f"^({MONTH_PATTERN})?$",
+                               title="Billing month",
                                description="The month objected to, YYYY-MM. Its invoice must be out."),
         # Text or a JSON list: Airflow's form shows a param of several types as a textarea that
         # keeps what is typed as text unless it reads as a JSON list ("multiline": a textarea too).
-        "user_ids": Param("", type=["string", "array"], format="multiline", title="User ids",
+        "user_ids": Param("", type=["string", "array", "null"], format="multiline", title="User ids",
                           description="The DMS user ids concerned, one per line (e.g. pasted from the "
                                       "list's user_id column); blank lines and spaces are ignored."),
-        "reason": Param("", type="string", title="Reason", description="Why the objection is valid."),
-        "decided_by": Param("", type="string", title="Decided by", description="Who at Sokrio accepted it."),
+        "reason": Param("", type=["string", "null"], title="Reason",
+                        description="Why the objection is valid."),
+        "decided_by": Param("", type=["string", "null"], title="Decided by",
+                            description="Who at Sokrio accepted it."),
         "direction": Param("credit", type="string", enum=["credit", "debit"], title="Credit or debit",
                            description="credit: the client pays less on the next invoice; debit: more."),
-        "csv_path": Param("", type="string", title="Bulk CSV file",
+        "csv_path": Param("", type=["string", "null"], title="Bulk CSV file",
                           description="Optional: a CSV of many objections (see the DAG docs); all or nothing."),
     },
 )

@@ -8,7 +8,10 @@ starts with the flags this machine's closed network needs (no background network
 page, then saves six pages and returns each page's visible text, so a test can check what the
 data team would see: the billing DAG, its documentation (the *Dag Docs* dialog, i.e.
 ``doc_md``), a run with its mapped client tasks, the objection DAG, and the objection DAG's
-trigger form.
+trigger form, filled in as staff would type it. It also returns each form as its user finds it
+(:class:`Form`: which element each field is, which are marked required, whether the button can be
+clicked), before and after typing; with ``submit`` it clicks *Trigger*.
+``take_approval`` saves finance's waiting approval the same way.
 
 Times are shown in Asia/Dhaka: Airflow 3.3 has no setting for the UI's timezone (the UI starts
 with the browser's and keeps a user's choice from its timezone selector in the browser's
@@ -17,7 +20,8 @@ Asia/Dhaka would have it.
 
 ``python -m tools.ui_screenshots --url http://127.0.0.1:8080 --run-id RUN --out docs/screenshots``
 refreshes the README's screenshots from a running ``make service``, signed in as ``datateam``
-with the password from ``make service``'s passwords file.
+with the password from ``make service``'s passwords file; with ``--approval`` (RUN's approval
+waiting for an answer) it saves ``approval.png`` instead, signed in as ``finance``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import argparse
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.airflow_service import API_USER, PASSWORDS_ENV, PROJECT
@@ -41,7 +46,41 @@ FLAGS = (
 UI_TIMEZONE = "Asia/Dhaka"
 BILLING_DAG = "dms_monthly_billing"
 OBJECTION_DAG = "dms_record_objection"
+APPROVER = "finance"  # make service's user who answers approvals (approval.respondents)
 TIMEOUT = 30
+# What staff type into the objection form for the README's picture (MEGHNA users billed in the demo's May;
+# the form is not submitted).
+EXAMPLE_OBJECTION = {
+    "client_code": "MEGHNA", "billing_month": "2023-05", "user_ids": "103\n256\n412",
+    "reason": "Duplicate accounts of one salesperson", "decided_by": "finance@sokrio.example",
+}
+# Each param's field (the React form's ``element_<param>``): its tag, and whether its label carries
+# the required mark (Chakra's ``data-required``, which Airflow sets unless the param's type admits null).
+_FIELDS_JS = """
+return Array.from(document.querySelectorAll("[id^='element_']")).map(element => {
+  const field = element.closest("[data-scope='field'][data-part='root']");
+  return [element.id.slice("element_".length), element.tagName.toLowerCase(),
+          Boolean(field && field.querySelector("label[data-required]"))];
+});
+"""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form as its user finds it: each field's element (``input``, ``textarea``; a list box is a
+    ``div``), the fields marked required, and whether its button (Trigger, Approve) can be clicked."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    button_enabled: bool = False
+
+
+@dataclass
+class Pages:
+    """What ``take`` saw: each saved page's visible text, and the forms (by name) as they were."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
 
 
 def missing() -> str | None:
@@ -84,9 +123,34 @@ def _sign_in(driver, wait, base_url: str, user: str, password: str) -> None:
     driver.execute_script("localStorage.setItem('timezone', JSON.stringify(arguments[0]))", UI_TIMEZONE)
 
 
-def take_approval(base_url: str, out_dir: Path, run_id: str, user: str, password: str, ready: str) -> str:
+def _buttons(driver, scope: str, label: str) -> list:
+    """The buttons inside ``scope`` (a CSS selector) that read ``label``."""
+    from selenium.webdriver.common.by import By
+
+    return [b for b in driver.find_elements(By.CSS_SELECTOR, f"{scope} button") if b.text.strip() == label]
+
+
+def _form(driver, scope: str, button: str) -> Form:
+    """The form's fields as shown, and whether its ``button`` (inside ``scope``) is enabled."""
+    rows = driver.execute_script(_FIELDS_JS)
+    buttons = _buttons(driver, scope, button)
+    return Form({name: tag for name, tag, _ in rows}, frozenset(name for name, _, marked in rows if marked),
+                bool(buttons) and all(b.is_enabled() for b in buttons))
+
+
+def _type_into(driver, values: Mapping[str, str]) -> None:
+    """Type each value into its param's field as a user would (a newline is Enter, in a textarea)."""
+    from selenium.webdriver.common.by import By
+
+    for name, value in values.items():
+        driver.find_element(By.ID, f"element_{name}").send_keys(value)
+
+
+def take_approval(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
+                  ready: str = "Approve the invoices") -> Pages:
     """Sign in as ``user`` (finance) and save ``approval.png``: the run's waiting approval under
-    Required actions, once ``ready`` (e.g. a client code of its body) shows; return the page's text."""
+    Required actions, once ``ready`` (e.g. a client code of its body) and the form show; return the
+    page's text and its form (``approval``)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
@@ -97,18 +161,23 @@ def take_approval(base_url: str, out_dir: Path, run_id: str, user: str, password
         _sign_in(driver, wait, base_url, user, password)
         driver.get(f"{base_url.rstrip('/')}/dags/{BILLING_DAG}/runs/{run_id}/tasks/approve_invoices/required_actions")
         wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), ready))
+        wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "[id^='element_']")))
         driver.save_screenshot(str(out_dir / "approval.png"))
-        return driver.find_element(By.TAG_NAME, "body").text
+        return Pages({"approval": driver.find_element(By.TAG_NAME, "body").text},
+                     {"approval": _form(driver, "body", "Approve")})
 
 
-def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) -> dict[str, str]:
-    """Sign in as ``user``, save ``{name}.png`` under ``out_dir`` for each page; return name -> its text."""
+def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
+         objection: Mapping[str, str] = EXAMPLE_OBJECTION, submit: bool = False) -> Pages:
+    """Sign in as ``user``, save ``{name}.png`` under ``out_dir`` for each page; return each page's
+    text and the objection form as opened (``objection_trigger_form``) and once ``objection`` is
+    typed in (``objection_trigger_form_filled``, the picture); ``submit`` then clicks Trigger."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    texts: dict[str, str] = {}
+    pages = Pages()
     with browser() as driver:
         wait = WebDriverWait(driver, TIMEOUT)
 
@@ -129,7 +198,7 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) ->
 
         def save(name: str, dialog: bool = False) -> None:
             driver.save_screenshot(str(out_dir / f"{name}.png"))
-            texts[name] = dialog_text() if dialog else driver.find_element(By.TAG_NAME, "body").text
+            pages.texts[name] = dialog_text() if dialog else driver.find_element(By.TAG_NAME, "body").text
 
         _sign_in(driver, wait, base_url, user, password)
         show(f"/dags/{BILLING_DAG}", BILLING_DAG)
@@ -148,8 +217,17 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str) ->
         save("objection_dag")
         click("Trigger Dag")
         dialog_showing("Client code")
+        pages.forms["objection_trigger_form"] = _form(driver, "[role='dialog']", "Trigger")
+        _type_into(driver, objection)
+        pages.forms["objection_trigger_form_filled"] = _form(driver, "[role='dialog']", "Trigger")
+        # typing scrolled the dialog down to the last field typed in: back to the first, as it opens
+        driver.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
+                              f"element_{next(iter(objection))}")
         save("objection_trigger_form", dialog=True)
-    return texts
+        if submit:
+            _buttons(driver, "[role='dialog']", "Trigger")[0].click()
+            wait.until(lambda _: "Client code" not in dialog_text())
+    return pages
 
 
 def service_passwords_file() -> Path:
@@ -164,14 +242,21 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--run-id", required=True, help=f"a run of {BILLING_DAG} to show")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
-    parser.add_argument("--user", default=API_USER)
+    parser.add_argument("--approval", action="store_true",
+                        help="save approval.png only: the run's approval, waiting for an answer")
+    parser.add_argument("--user", help=f"who signs in (default: {API_USER}; with --approval, {APPROVER})")
     parser.add_argument("--passwords-file", type=Path, default=service_passwords_file(),
                         help=f"default: ${PASSWORDS_ENV}, else make service's own")
     args = parser.parse_args()
     if reason := missing():
         raise SystemExit(reason)
-    password = json.loads(args.passwords_file.read_text(encoding="utf-8"))[args.user]
-    for name in take(args.url, args.out, args.run_id, args.user, password):
+    user = args.user or (APPROVER if args.approval else API_USER)
+    password = json.loads(args.passwords_file.read_text(encoding="utf-8"))[user]
+    if args.approval:
+        pages = take_approval(args.url, args.out, args.run_id, user, password)
+    else:
+        pages = take(args.url, args.out, args.run_id, user, password)
+    for name in pages.texts:
         print(args.out / f"{name}.png")
 
 

@@ -25,7 +25,7 @@ def test_user_ids_is_text_or_a_list_in_a_textarea(form: dict) -> None:
     keeps what is typed as text unless it reads as JSON of one of the types: ``12`` and ``12\n40``
     stay text, ``[12, 40]`` becomes a list. ``format: multiline`` is its single-type textarea."""
     schema = form["user_ids"]["schema"]["__var"]
-    assert schema["type"] == ["string", "array"] and schema["format"] == "multiline"
+    assert schema["type"] == ["string", "array", "null"] and schema["format"] == "multiline"
     assert "enum" not in schema and "examples" not in schema  # either would make it a select box
     assert form["user_ids"]["default"] == ""
     assert "one per line" in form["user_ids"]["description"]
@@ -47,6 +47,30 @@ def test_the_param_takes_lines_or_a_json_list_and_nothing_else() -> None:
     assert triggered({"user_ids": "12\n40"})["user_ids"] == "12\n40"
     assert triggered({"user_ids": [12, 40]})["user_ids"] == [12, 40]
     assert triggered({"user_ids": ["12", "40"]})["user_ids"] == ["12", "40"]
-    for wrong in (12, {"ids": [12]}, None):  # a bare number, an object, nothing: refused at trigger time
-        with pytest.raises(Exception, match="is not of type 'string', 'array'"):
+    assert triggered({"user_ids": None})["user_ids"] is None  # a cleared field: refused by the task
+    for wrong in (12, {"ids": [12]}):  # a bare number, an object: refused at trigger time
+        with pytest.raises(Exception, match="is not of type 'string', 'array', 'null'"):
             triggered({"user_ids": wrong})
+
+
+def test_no_field_is_required_in_the_form_so_a_bulk_csv_needs_no_other(form: dict) -> None:
+    """Airflow's form marks a param required, and keeps Trigger disabled while it is empty, unless
+    its type admits null; only the direction, which has a default, is required."""
+    required = [name for name, param in form.items() if "null" not in param["schema"]["__var"]["type"]]
+    assert required == ["direction"] and form["direction"]["default"] == "credit"
+
+
+def test_a_single_objection_left_empty_is_refused_by_the_task_naming_each_field(data_root) -> None:
+    """As the form sends fields never typed in ("") or cleared (null): the run fails at once,
+    naming every missing field, and records nothing."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.dms_billing.airflow.monthly_tasks import record_objections
+
+    empty = {"client_code": None, "billing_month": "", "user_ids": None, "reason": None, "decided_by": "",
+             "direction": "credit", "csv_path": None}
+    with pytest.raises(AirflowFailException) as refused:
+        record_objections(empty, "manual__empty")
+    for named in ("client code '' is not a valid code", "billing_month must look like YYYY-MM",
+                  "no user ids given", "reason and decided_by are required", "nothing recorded"):
+        assert named in str(refused.value), refused.value

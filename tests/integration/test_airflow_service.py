@@ -2,7 +2,8 @@
 triggerer as separate processes, LocalExecutor. One month is triggered through the REST API, as
 the named user ``datateam``, and every email must arrive once at a real SMTP server; nobody gets
 in without logging in, and ``finance`` gets only what its role allows; headless Chromium then
-logs in and looks at the UI, in Dhaka time; at the end every process must be gone.
+logs in and looks at the UI, in Dhaka time, and records an objection through the objection DAG's
+trigger form, typed in as staff would; at the end every process must be gone.
 
 Needs the local PostgreSQL server, and Debian's chromium and chromium-driver for the UI (each
 skips without it, fails in CI).
@@ -19,9 +20,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pandas as pd
 import pytest
 
 from include.dms_billing.demo.demo_dms import generate
+from include.dms_billing.outputs.paths import client_month_paths
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
 from tools import ui_screenshots
@@ -31,6 +34,7 @@ from tools.outbox_smtp import Outbox
 pytestmark = pytest.mark.airflow
 
 DAG_ID = "dms_monthly_billing"
+OBJECTION_DAG = "dms_record_objection"
 CLIENTS = ("MEGHNA", "PADMA")  # demo clients 1 and 2, both with a plan in the default billing.yaml
 
 
@@ -40,6 +44,7 @@ class ServiceRun:
     outbox: Outbox
     run_id: str
     state: str
+    data: Path  # DMS_BILLING_DATA
 
 
 def _kind(message) -> str:
@@ -50,13 +55,13 @@ def _kind(message) -> str:
 def service_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceRun]:
     """The service, up, after one month triggered through the API has finished; then stopped."""
     tmp_path = tmp_path_factory.mktemp("service")
-    dms = tmp_path / "dms.sqlite"
+    dms, data = tmp_path / "dms.sqlite", tmp_path / "data"
     generate(f"sqlite:///{dms}", seed=5, clients=2, users_per_client=40, logins_per_user_month=3)
     with scratch_database(POSTGRES_URL) as metadata_url, Outbox(tmp_path / "outbox") as outbox:
         env = {
             "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
             "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
-            "DMS_BILLING_DATA": str(tmp_path / "data"),
+            "DMS_BILLING_DATA": str(data),
             "DMS_BILLING_CONFIG": str(billing_config(tmp_path / "billing.yaml", enabled=False)),  # approval: its own test
         }
         conn = metadata_url.render_as_string(hide_password=False)
@@ -64,7 +69,7 @@ def service_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceRun
         with service:
             run_id = service.trigger(DAG_ID, {"billing_month": "2023-05", "deliver": True})
             state = service.wait(DAG_ID, run_id, timeout=300)
-            yield ServiceRun(service, outbox, run_id, state)
+            yield ServiceRun(service, outbox, run_id, state, data)
         deadline = time.monotonic() + 10
         while service.alive_pids() and time.monotonic() < deadline:  # reparented strays: reaped by init
             time.sleep(0.2)
@@ -132,6 +137,11 @@ def _in_dhaka(timestamp: str) -> str:
     return datetime.fromisoformat(timestamp).astimezone(ZoneInfo("Asia/Dhaka")).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _objection_runs(service: AirflowService) -> list[dict]:
+    response = service.api("GET", f"/dags/{OBJECTION_DAG}/dagRuns")
+    return response.json()["dag_runs"] if response.status_code == 200 else []
+
+
 def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     service_run: ServiceRun, tmp_path: Path
 ) -> None:
@@ -141,7 +151,14 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
         pytest.skip(reason)
     service = service_run.service
     password = service.password("datateam")
-    texts = ui_screenshots.take(service.url, tmp_path, service_run.run_id, "datateam", password)
+    meghna = client_month_paths("2023-05", "MEGHNA", service_run.data)
+    billed = pd.read_parquet(meghna.billable_parquet)["user_id"]
+    objection = {"client_code": "MEGHNA", "billing_month": "2023-05",
+                 "user_ids": "\n".join(str(uid) for uid in sorted(billed)[:2]),  # one per line, as pasted
+                 "reason": "duplicate accounts", "decided_by": "finance@sokrio.example"}
+    pages = ui_screenshots.take(service.url, tmp_path, service_run.run_id, "datateam", password, objection,
+                                submit=True)
+    texts = pages.texts
 
     for name in ("dag", "dag_docs", "run", "task_instances", "objection_dag", "objection_trigger_form"):
         png = (tmp_path / f"{name}.png").read_bytes()
@@ -159,6 +176,25 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
     for field in ("Client code", "Billing month", "User ids", "Reason", "Decided by", "Credit or debit",
                   "Bulk CSV file"):
         assert field in form, (field, form)
+
+    # The objection form: ids in a textarea; only the direction (it has a default) marked required,
+    # as a bulk CSV needs no other field; Trigger enabled, and once typed in, it records the objection.
+    opened, filled = pages.forms["objection_trigger_form"], pages.forms["objection_trigger_form_filled"]
+    assert opened.fields["user_ids"] == "textarea", opened
+    assert opened.required == {"direction"} and opened.button_enabled, opened
+    assert filled.button_enabled, filled
+    deadline = time.monotonic() + 30
+    while not (runs := _objection_runs(service)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    [run] = runs
+    assert run["triggering_user_name"] == "datateam"
+    assert {key: run["conf"][key] for key in objection} == objection, run["conf"]
+    assert service.wait(OBJECTION_DAG, run["dag_run_id"], timeout=180) == "success", \
+        service.task_states(OBJECTION_DAG, run["dag_run_id"])
+    xcom = f"/dags/{OBJECTION_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/record/xcomEntries/return_value"
+    recorded = service.api("GET", xcom, params={"deserialize": True, "stringify": False})
+    [entry] = recorded.json()["value"]
+    assert (entry["client_code"], entry["billing_month"], entry["users"]) == ("MEGHNA", "2023-05", 2), entry
 
 
 def test_every_process_stops(service_run: ServiceRun) -> None:

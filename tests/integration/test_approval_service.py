@@ -68,9 +68,14 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
             assert "MEGHNA" in html and "PADMA" in html
 
             if not ui_screenshots.missing():  # what finance sees in the UI (skipped without Chromium)
-                page = ui_screenshots.take_approval(service.url, tmp_path / "ui", run_id, "finance",
+                seen = ui_screenshots.take_approval(service.url, tmp_path / "ui", run_id, "finance",
                                                     service.password("finance"), ready="PADMA")
+                page, form = seen.texts["approval"], seen.forms["approval"]
                 assert "MEGHNA" in page and "Approve" in page and "Hold all" in page
+                # holding nobody is an answer: the hold field is not required, Approve can be clicked
+                assert "hold" in form.fields and form.required == set() and form.button_enabled, form
+                assert "billable/billing_month=2023-05/" in page  # where the lists are,
+                assert str(tmp_path) not in page  # without this machine's path
 
             path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL}/-1/hitlDetails"
             detail = service.api("GET", path, user="finance").json()

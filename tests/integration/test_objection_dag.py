@@ -32,7 +32,7 @@ def test_the_trigger_form_has_a_titled_typed_field_for_each_param(airflow_db) ->
     assert tuple(fields) == FORM
     for name, schema in fields.items():
         assert schema["title"] and schema["type"] and serialized[name]["description"], name
-    assert fields["user_ids"]["type"] == ["string", "array"]  # lines or a JSON list, in a textarea
+    assert fields["user_ids"]["type"] == ["string", "array", "null"]  # lines or a JSON list, in a textarea
     assert fields["direction"]["enum"] == ["credit", "debit"]
 
 

@@ -12,20 +12,20 @@ so it stops exactly the held clients' invoices in the mapped group (apache/airfl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 
-from include.dms_billing.core.approval import APPROVE, HOLD_ALL, HOLD_PARAM, OPTIONS
+from include.dms_billing.core.approval import (
+    APPROVE, HOLD_ALL, HOLD_HELP, HOLD_PARAM, OPTIONS, ApprovalRow, hold_schema,
+)
 
-HOLD_HELP = "Client codes whose invoice is not issued in this run (with Approve). Empty: approve every client."
 
-
-def _hold_param(codes: list[str] | None = None) -> Param:
-    items: dict[str, Any] = {"type": "string", **({"enum": codes} if codes else {})}
-    return Param([], type=["array", "null"], items=items, title="Clients to hold", description=HOLD_HELP)
+def _hold_param(rows: Sequence[ApprovalRow] = ()) -> Param:
+    return Param([], description=HOLD_HELP, schema=hold_schema(rows))
 
 
 class _UntemplatedSmtpNotifier(SmtpNotifier):
@@ -64,13 +64,14 @@ class FinanceApproval(HITLOperator):
 
     def execute(self, context: Any) -> Any:
         from datetime import datetime, timezone
+        from pathlib import Path
 
         from include.dms_billing.airflow.resources import ledger
-        from include.dms_billing.core.approval import approval_body, not_asked
+        from include.dms_billing.core.approval import ListsLocation, approval_body, not_asked
         from include.dms_billing.core.config import load_config
         from include.dms_billing.flows import approval_steps
         from include.dms_billing.mail.approval_email import approval_request_html
-        from include.dms_billing.outputs.paths import data_root
+        from include.dms_billing.outputs.paths import DATA_ENV, client_month_paths, data_root
 
         jobs = self._jobs(context)
         if not jobs:
@@ -80,17 +81,19 @@ class FinanceApproval(HITLOperator):
         if why:
             return approval_steps.record_step(engine, not_asked(month, context["run_id"], why)).to_dict()
         rows = approval_steps.approval_rows(engine, jobs, config)
-        lists_at = str(data_root() / "billable" / f"billing_month={month}")
+        # the month's folder of lists, relative to the data root (its layout is outputs/paths.py's)
+        folder = client_month_paths(month, rows[0].client_code, Path()).billable_csv.parent.parent
+        lists = ListsLocation.under(f"{folder.as_posix()}/", str(data_root()), DATA_ENV)
         self.subject = f"Approve the invoices for {month}"
-        self.body = approval_body(month, rows, lists_at)
+        self.body = approval_body(month, rows, lists)
         self.defaults = [APPROVE] if config.approval.on_timeout == "approve" else [HOLD_ALL]
         self.assigned_users = [{"id": user, "name": user} for user in config.approval.respondents]
-        self.params[HOLD_PARAM] = _hold_param([row.client_code for row in rows if row.billable is not None])
+        self.params[HOLD_PARAM] = _hold_param(rows)
         self.response_timeout = approval_steps.response_timeout(jobs, config)
         timeout_at = (datetime.now(timezone.utc) + self.response_timeout).isoformat(timespec="minutes")
         self.notifiers = [_UntemplatedSmtpNotifier(
             to=list(config.delivery.finance), from_email=config.delivery.sender, subject=self.subject,
-            html_content=approval_request_html(month, rows, lists_at=lists_at, link=self._link(context),
+            html_content=approval_request_html(month, rows, lists=lists, link=self._link(context),
                                                timeout_at=timeout_at, on_timeout=config.approval.on_timeout),
         )]
         return super().execute(context)

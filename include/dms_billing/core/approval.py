@@ -11,12 +11,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 APPROVE = "Approve"  # every client, except those listed under ``hold``
 HOLD_ALL = "Hold all"
 OPTIONS = [APPROVE, HOLD_ALL]
 HOLD_PARAM = "hold"
+HOLD_TITLE = "Clients to hold"
+HOLD_HELP = "The clients whose invoice is not issued in this run, with Approve. None chosen: all are issued."
 TIMEOUT = "timeout"  # who decided, when nobody answered in time
 
 
@@ -50,19 +53,55 @@ class ApprovalDecision:
         return f"{self.billing_month}: invoices approved by {self.decided_by}; held: {held}"
 
 
+@dataclass(frozen=True)
+class ListsLocation:
+    """Where finance finds the month's lists, worded to read right on any deployment: the folder
+    under the billing data root, and the object store holding that root. A local root is a path on
+    the workers' disk (a container's mount, a test's temporary folder) that means nothing to
+    finance, so it is named by its setting instead."""
+
+    folder: str  # under the data root, e.g. ``billable/billing_month=2023-05/``
+    setting: str  # the variable naming the data root, ``DMS_BILLING_DATA``
+    store: str | None = None  # e.g. ``s3://dms-billing/data``; None: a local folder
+
+    @classmethod
+    def under(cls, folder: str, data_root: str, setting: str) -> ListsLocation:
+        """``folder`` in ``data_root``; an object store's URL without its Airflow connection id."""
+        if "://" not in data_root:
+            return cls(folder, setting)
+        url = urlsplit(data_root)
+        return cls(folder, setting, urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2])))
+
+    def markdown(self) -> str:
+        where = f"`{self.store}`" if self.store else "the billing data folder"
+        return f"`{self.folder}` in {where} (`{self.setting}`)"
+
+
+def hold_schema(rows: Sequence[ApprovalRow] = ()) -> dict[str, Any]:
+    """The JSON schema of finance's *hold* field. Its type admits null: Airflow's form marks a field
+    required unless it does, and an empty answer approves every client. The run's clients with a
+    list are offered as choices (a list box shown by code and name: no typing, no stray blank
+    line); the codes themselves are checked by ``decide``, which names any it does not know."""
+    choices = {row.client_code: f"{row.client_code} {row.client_name}"
+               for row in rows if row.billable is not None}
+    offered = {"examples": list(choices), "values_display": choices} if choices else {}
+    return {"type": ["array", "null"], "items": {"type": "string"}, "title": HOLD_TITLE, **offered}
+
+
 def _markdown_cell(text: str) -> str:
     """Client names come from the DMS: keep them from breaking the table or becoming markup."""
     return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|" else c for c in " ".join(text.split()))
 
 
-def approval_body(billing_month: str, rows: Sequence[ApprovalRow], lists_at: str) -> str:
+def approval_body(billing_month: str, rows: Sequence[ApprovalRow], lists: ListsLocation) -> str:
     """The Markdown finance reads in the UI's required actions: one line per client."""
     from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN  # pyarrow: not at parse time
     from include.dms_billing.core.money import format_money
 
     lines = [
-        f"Invoices for **{billing_month}** are ready to issue. Approve all, or choose **{APPROVE}** with the "
-        f"clients to hold listed under *{HOLD_PARAM}*, or **{HOLD_ALL}**. Held clients get no invoice in this run.",
+        f"Invoices for **{billing_month}** are ready to issue. **{APPROVE}** issues every client's invoice "
+        f"but those chosen under *{HOLD_TITLE}*; **{HOLD_ALL}** issues none. Held clients get no invoice "
+        "in this run.",
         "",
         "| client | billable | active | inactive, logged in | against last month | invoice |",
         "|---|---:|---:|---:|---|---:|",
@@ -79,7 +118,7 @@ def approval_body(billing_month: str, rows: Sequence[ApprovalRow], lists_at: str
             f"| {name} | {row.billable:,} | {row.by_reason.get(REASON_ACTIVE, 0):,} "
             f"| {row.by_reason.get(REASON_RECENT_LOGIN, 0):,} | {_markdown_cell(row.change)} | {invoice} |"
         )
-    lines += ["", f"The lists: `{lists_at}`"]
+    lines += ["", f"The lists: {lists.markdown()}"]
     return "\n".join(lines)
 
 
