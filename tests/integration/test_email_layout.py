@@ -15,17 +15,16 @@ from pathlib import Path
 import pytest
 
 from include.dms_billing.mail.messages import finance_email, list_email
-from tests.conftest import PROJECT
+from include.dms_billing.outputs.fonts import font_face_css
 from tests.support.samples import make_billed, make_invoice, make_terms
 from tests.support.servers import in_ci
 from tests.unit.mail.test_messages import ENVELOPE, summary_of
 from tools import ui_screenshots
 
-FONTS = PROJECT / "include" / "fonts" / "fonts.css"
 # The reader's font: forced on every element, as a mail client's own font would be.
 FACES = {
     "DejaVu Sans": "",
-    "Sokrio Noto Sans": f'<link rel="stylesheet" href="{FONTS.as_uri()}">',  # the Noto we ship
+    "Sokrio Noto Sans": f"<style>{font_face_css()}</style>",  # the Noto we ship
 }
 # True when the page's text is set in the face: a face the browser lacks falls back to monospace.
 IN_FACE = """

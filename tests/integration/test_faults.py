@@ -105,14 +105,16 @@ def _key(message) -> tuple[str, str]:
 
 
 NUMBER = re.compile(r"SKR-\d{6}")
+# An invoice's time of issue (Mushak-6.3) is when its run numbered it, and a late run says the day too.
+ISSUED = re.compile(r"(\d{1,2} [A-Z][a-z]+ \d{4},(<br>|\s)*)?\d\d:\d\d \(UTC[+-]\d\d:\d\d\)")
 
 
 def _content(message) -> dict:
     """What a recipient gets, without what legitimately differs per sending: the Date, the XLSX
-    zip's timestamps, and invoice numbers, given in the order invoices are issued (which
-    client's task issues first is up to the scheduler)."""
+    zip's timestamps, invoice numbers, given in the order invoices are issued (which client's
+    task issues first is up to the scheduler), and an invoice's time of issue."""
     def same(text: str) -> str:
-        return NUMBER.sub("SKR-N", text)
+        return ISSUED.sub("TIME", NUMBER.sub("SKR-N", text))
 
     files = {}
     for part in message.iter_attachments():

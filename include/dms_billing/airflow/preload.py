@@ -38,7 +38,7 @@ from include.dms_billing.airflow import alerts, approval, monthly_tasks, params,
 from include.dms_billing.flows import approval_steps, delivery_steps, list_steps, moments, preview  # noqa: F401
 from include.dms_billing.ledger import run_turns  # noqa: F401
 from include.dms_billing.mail import approval_email, messages, preview_email, revision_email  # noqa: F401
-from include.dms_billing.outputs import charts, run_report  # noqa: F401
+from include.dms_billing.outputs import charts, fonts, run_report  # noqa: F401
 from include.dms_billing.source import clients, connections, validation  # noqa: F401
 
 # What is imported now is kept for good: the garbage collector of every process forked from here

@@ -69,7 +69,7 @@ def preview_email(envelope: Envelope, job: ClientJob, summary: dict, projected: 
                f"{len(idle):,} active without a login; changes count until {context['deadline']}")
     msg = new_message(envelope, DeliveryKind.PREVIEW, subject, render_template("preview_email.txt.j2", **context),
                       render_template("preview_email.html.j2", **context), job.client_code, job.billing_month)
-    workbook = Workbook()
+    workbook = Workbook(f"Sokrio DMS billing preview, {context['month']}: {job.client_name} ({job.client_code})")
     list_sheet(workbook, "Projected list", projected)
     list_sheet(workbook, "Active, not logged in", idle)
     attach(msg, to_csv_bytes(projected), ("text", "csv"), csv_name, charset="utf-8")

@@ -13,8 +13,6 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -26,11 +24,9 @@ from include.dms_billing.core.tax_lines import SUPPLEMENTARY_DUTY_RATE, taxed_li
 from include.dms_billing.core.money import amount_in_words, format_amount, format_money
 
 if TYPE_CHECKING:
-    from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
 TEMPLATES = Path(__file__).parents[2] / "templates"
-FONTS = (Path(__file__).parents[2] / "fonts").resolve()  # the fonts of every PDF, with their licences
 
 
 def long_date(day: date) -> str:
@@ -124,50 +120,24 @@ def render_invoice_pdf(invoice_html: str) -> bytes:
 
 def render_pdf(html: str) -> bytes:
     """Self-contained HTML (the invoice, the billing FAQ) as a tagged PDF (PDF/UA-1: structure,
-    the ``<title>`` and ``lang`` of the HTML, images' alt text), set in our own fonts.
+    the ``<title>`` and ``lang`` of the HTML, images' alt text), set in our own fonts
+    (``outputs/fonts.py``).
 
-    Nothing is fetched for the document: the HTML is self-contained by design, and a renderer
-    that follows URLs found in client data would be a way into our network. Only ``data:`` URIs
-    are read (the chart, embedded in the HTML itself); the fonts come from ``include/fonts/``
-    through a stylesheet of the PDF alone (``_shipped_fonts``), so no email carries their URLs."""
+    Nothing is fetched: the HTML is self-contained by design, and a renderer that follows URLs
+    found in client data would be a way into our network. Only ``data:`` URIs are read (the
+    chart, embedded in the HTML itself)."""
     import weasyprint  # slow to import; only the tasks that render PDFs need it
 
     fetcher = weasyprint.urls.URLFetcher(allowed_protocols=("data",))
     return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
-        stylesheets=[_shipped_fonts()], font_config=_font_config(), pdf_variant="pdf/ua-1")
+        font_config=_font_config(), pdf_variant="pdf/ua-1")
 
 
 @cache
 def _font_config() -> FontConfiguration:
     """One font configuration for every PDF a process renders (a run renders all its invoices and
-    FAQs in one when tested): WeasyPrint would build one per document, 15% of an invoice's PDF time."""
-    from weasyprint.text.fonts import FontConfiguration
+    FAQs in one when tested), our fonts read once into it: WeasyPrint would build one per
+    document, 15% of an invoice's PDF time."""
+    from include.dms_billing.outputs.fonts import font_configuration
 
-    return FontConfiguration()
-
-
-@cache
-def _shipped_fonts() -> CSS:
-    """``include/fonts/fonts.css``, parsed once per process: parsing its ``@font-face`` rules reads
-    the font files into ``_font_config()``, which every PDF of the process then shares."""
-    import weasyprint
-    from weasyprint.urls import URLFetcherResponse
-
-    class ShippedFonts(weasyprint.urls.URLFetcher):
-        """Serves the files of ``include/fonts/`` and nothing else."""
-
-        def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
-            return URLFetcherResponse(url, shipped_font(url).read_bytes())
-
-    stylesheet = FONTS / "fonts.css"
-    return weasyprint.CSS(filename=stylesheet, url_fetcher=ShippedFonts(), font_config=_font_config())
-
-
-def shipped_font(url: str) -> Path:
-    """The font file of ``include/fonts/`` that a ``file:`` URL names; ``ValueError`` for any other URL."""
-    parts = urlsplit(url)
-    path = Path(url2pathname(parts.path)).resolve()
-    ours = path.parent == FONTS and path.suffix == ".ttf" and path.is_file()
-    if parts.scheme != "file" or parts.netloc or not ours:
-        raise ValueError(f"not one of our fonts: {url}")
-    return path
+    return font_configuration()

@@ -115,6 +115,9 @@ def test_preview_email_names_the_deadline_and_the_candidates_to_deactivate() -> 
     files = {p.get_filename(): p.get_payload(decode=True) for p in msg.iter_attachments()}
     workbook = openpyxl.load_workbook(io.BytesIO(files["Sokrio_preview_MEGHNA_2023-11.xlsx"]))
     assert workbook.sheetnames == ["Projected list", "Active, not logged in"]
+    # printed, every page says whose preview it is (a lone "&" would be an Excel header code)
+    assert workbook["Projected list"].oddHeader.left.text == (
+        "Sokrio DMS billing preview, November 2023: Meghna Foods Ltd (MEGHNA)")
     assert [row[0] for row in workbook["Active, not logged in"].iter_rows(min_row=2, values_only=True)] == [103]
     assert files["Sokrio_preview_MEGHNA_2023-11.csv"].decode("utf-8-sig").count("\n") == 5
     with pytest.raises(ValueError, match="does not match"):

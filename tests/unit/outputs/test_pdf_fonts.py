@@ -28,7 +28,8 @@ from include.dms_billing.mail.messages import column_meanings
 from include.dms_billing.outputs import render
 from include.dms_billing.outputs.chart_text import client_chart_alt
 from include.dms_billing.outputs.charts import client_chart_png, data_uri
-from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf, shipped_font
+from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+from tests.conftest import PROJECT
 from tests.support.samples import ISSUER, make_billed, make_invoice, make_terms
 
 FONTS = Path(__file__).parents[3] / "include" / "fonts"
@@ -171,36 +172,42 @@ def test_the_chart_is_a_figure_with_its_text_alternative(pdfs: dict[str, bytes],
 
 
 def test_the_fonts_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch, html: str) -> None:
-    """A run renders many PDFs in a process: each font file is read once, not once per document."""
-    from weasyprint.text.fonts import FontConfiguration
+    """A run renders many PDFs in a process: our fonts are registered once, not once per document."""
+    from include.dms_billing.outputs import fonts
 
-    read = []
-    add_font_face = FontConfiguration.add_font_face
+    made = []
+    font_configuration = fonts.font_configuration
 
-    def spy(self, rule, url_fetcher):
-        read.append(rule["src"])
-        return add_font_face(self, rule, url_fetcher)
+    def counted():
+        made.append(1)
+        return font_configuration()
 
-    monkeypatch.setattr(FontConfiguration, "add_font_face", spy)
-    render._shipped_fonts.cache_clear()  # as in a new process
-    render._font_config.cache_clear()
+    monkeypatch.setattr(fonts, "font_configuration", counted)
+    render._font_config.cache_clear()  # as in a new process
     for _ in range(2):
         render_invoice_pdf(html)
         the_faq()
-    assert len(read) == len(list(FONTS.glob("*.ttf")))
+    assert len(made) == 1
 
 
-def test_only_the_shipped_font_files_are_served(tmp_path: Path) -> None:
-    for path in FONTS.glob("*.ttf"):
-        assert shipped_font(path.as_uri()) == path.resolve()
-    elsewhere = tmp_path / "noto-sans-latin-400-normal.ttf"
-    elsewhere.write_bytes((FONTS / "noto-sans-latin-400-normal.ttf").read_bytes())
-    for url in (
-        (FONTS / "fonts.css").as_uri(), (FONTS / "README.md").as_uri(), elsewhere.as_uri(),
-        f"{FONTS.as_uri()}/../templates/invoice.html.j2", f"{FONTS.as_uri()}/missing.ttf",
-        "file:///etc/passwd",
-        f"file://fonts.example{FONTS}/noto-sans-latin-400-normal.ttf",
-        "https://fonts.example/noto-sans-latin-400-normal.ttf", "data:font/ttf;base64,AAEAAAA=",
-    ):
-        with pytest.raises(ValueError, match="not one of our fonts"):
-            shipped_font(url)
+RENDER_AND_EXIT = """
+import os
+from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
+from tests.support.samples import make_invoice
+assert render_invoice_pdf(render_invoice_html(make_invoice(client_name="মেঘনা Foods Ltd"))).startswith(b"%PDF-")
+os._exit(0)  # as a task process ends: no clean-up at exit
+"""
+
+
+def test_rendering_writes_nothing_to_the_disk(tmp_path: Path) -> None:
+    """The fonts are read where they lie: a process that rendered a PDF leaves no copy of them
+    behind (WeasyPrint's @font-face left 600 KB in the temporary folder per process)."""
+    import os
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    subprocess.run([sys.executable, "-c", RENDER_AND_EXIT], check=True, cwd=PROJECT,
+                   env={**os.environ, "TMPDIR": str(scratch)})
+    assert list(scratch.iterdir()) == []
