@@ -186,16 +186,15 @@ def kill_run(process: subprocess.Popen) -> None:
 
 
 def write_list(dms, job, config):
-    """One client's steps up to its list, as the DAG's mapped task group runs them; a failed
-    validation raises ``ValueError`` with its message, as the ``validate`` task does. The paths."""
+    """One client's steps up to its list, the steps the DAG's mapped task group calls, in its
+    order; what stops a client (its moment's checks, a failed validation) is the steps' own
+    doing, as in the DAG. The paths."""
     from include.dms_billing.flows import list_steps, moments
     from include.dms_billing.outputs.paths import client_month_paths
 
     paths = client_month_paths(job.billing_month, job.client_code)
     moments.month_closes_at(job)
     list_steps.extract_step(dms, job, paths)
-    outcome = list_steps.validate_step(job, paths, config)
-    if not outcome.success:
-        raise ValueError(outcome.message)
+    outcome = list_steps.validate_or_stop(job, paths, config)
     list_steps.decide_step(job, paths, config, outcome.report_path)
     return paths

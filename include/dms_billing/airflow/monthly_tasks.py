@@ -65,9 +65,7 @@ def validate(job: dict) -> str:
 
     client, paths = _client(job)
     with fail_without_retry():
-        outcome = list_steps.validate_step(client, paths, load_config())
-        if not outcome.success:
-            raise ValueError(outcome.message)
+        outcome = list_steps.validate_or_stop(client, paths, load_config())
     return str(outcome.report_path)
 
 
