@@ -15,7 +15,6 @@ import io
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
