@@ -46,7 +46,8 @@ def _late_login(source: Source) -> None:
     """A May login of a user not billed for May, arriving after May was billed."""
     at = billing_window(MAY, "Asia/Dhaka").start + timedelta(days=10)
     with sa.create_engine(os.environ["AIRFLOW_CONN_DMS_SOURCE"]).begin() as conn:
-        conn.execute(sa.text("INSERT INTO user_logins (id, user_id, logged_in_at, channel) VALUES (:id, :uid, :at, 'app')"),
+        conn.execute(sa.text("INSERT INTO user_logins (id, user_id, logged_in_at, channel) "
+                             "VALUES (:id, :uid, :at, 'app')"),
                      {"id": len(source.logins) + 1, "uid": NOT_BILLED, "at": naive(at)})
 
 

@@ -81,5 +81,6 @@ def test_a_client_without_a_plan_gets_its_list_the_data_team_is_told_and_its_inv
     failure = _one(sent, "alert", "KOLKATA1", "issue_invoice")
     assert KEY in _text(failure)  # the failed task names the key
 
-    assert [i.bill_to.client_code for i in month_invoices(ledger_engine(default_ledger_url()), str(MAY))] == ["DHAKA1"]
+    invoices = month_invoices(ledger_engine(default_ledger_url()), str(MAY))
+    assert [invoice.bill_to.client_code for invoice in invoices] == ["DHAKA1"]
     assert [_client(m) for m in sent if _kind(m) == "invoice"] == ["DHAKA1"]

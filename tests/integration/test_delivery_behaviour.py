@@ -66,7 +66,8 @@ def delivered(airflow_db, tmp_path_factory: pytest.TempPathFactory) -> Delivered
         env.setenv("AIRFLOW_CONN_SMTP_DEFAULT", outbox.connection_uri())
         run = run_dag({"billing_month": str(MAY), "clients": ["DHAKA1", "KOLKATA1"], "deliver": True})
         instances = run.get_task_instances()
-        client_of = {ti.map_index: ti.rendered_map_index for ti in instances if ti.task_id == "bill_client.extract"}
+        client_of = {ti.map_index: ti.rendered_map_index
+                     for ti in instances if ti.task_id == "bill_client.extract"}  # labelled: it ran
         engine = ledger_engine(default_ledger_url())
         return Delivered(
             state=run.state,

@@ -25,9 +25,10 @@ def missing_plan_alert_step(
     """
     if config.client(job.client_code).plan is not None:
         return None
-    kind = DeliveryKind.ALERT
-    addressed = envelope(config, kind, message_id=f"<{kind}.{uuid.uuid4().hex}@{config.delivery.message_id_domain()}>")
-    message = missing_plan_email(addressed, job.client_name, job.client_code, job.billing_month,
-                                 invoice_date(job.month, config.calendar(job.client_code)), str(config_path()), run_id)
+    kind, domain = DeliveryKind.ALERT, config.delivery.message_id_domain()
+    addressed = envelope(config, kind, message_id=f"<{kind}.{uuid.uuid4().hex}@{domain}>")
+    day = invoice_date(job.month, config.calendar(job.client_code))
+    message = missing_plan_email(addressed, job.client_name, job.client_code, job.billing_month, day,
+                                 str(config_path()), run_id)
     send(message)
     return message
