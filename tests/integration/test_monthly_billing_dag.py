@@ -19,7 +19,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_COLUMNS, FINANCE_COLUMNS
+from include.dms_billing.core.columns import BILLABLE_COLUMNS
 from include.dms_billing.ledger.approvals import run_decision
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.deliveries import delivery_log
@@ -28,6 +28,7 @@ from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.outputs.run_report import collect
 from tests.integration.conftest import MAY
 from tests.integration.conftest import run_dag as _run
+from tests.support.contract import ATTACHMENT_COLUMNS, FINANCE_COLUMNS
 from tests.support.scenarios import Source
 
 GOOD = {1: "DHAKA1", 2: "KOLKATA1"}

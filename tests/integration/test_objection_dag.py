@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from include.dms_billing.core.invoice import ADJUSTMENT
 from include.dms_billing.ledger.db import default_ledger_url, ledger_engine
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.ledger.schema import adjustments, objection_users, objections
+from include.dms_billing.outputs.paths import client_month_paths
 from tests.conftest import PROJECT
 from tests.integration.conftest import run_dag
 from tests.support.scenarios import Source
@@ -117,3 +119,42 @@ def test_user_ids_as_a_json_list_or_as_lines_record_the_same_objection(
     assert objection["user_ids"] == sorted(billed[:2]) and objection["user_count"] == 2
     [(_, quantity, amount)] = objection["pending"]
     assert quantity == 2 and amount == Decimal("-300.00")  # two users at May's 150.00
+
+
+def _lines(invoice) -> list[tuple[str, Decimal]]:
+    return [(line.description, line.amount) for line in invoice.lines if line.kind == ADJUSTMENT]
+
+
+def test_a_credit_and_a_debit_on_june_land_on_julys_invoice_once_and_not_on_augusts(
+    airflow_db, source: Source, data_root: Path, tmp_path: Path
+) -> None:
+    """Contract section 5: a valid objection becomes a credit (or debit) on the client's next
+    invoice, exactly once. June billed, objected to (two users credited, one debited, one bulk
+    CSV), then July and August billed by whole runs."""
+    month = {"clients": ["DHAKA1"]}
+    assert run_dag({**month, "billing_month": "2023-06"}).state == "success"
+    june_list = client_month_paths("2023-06", "DHAKA1", data_root).billable_csv
+    with june_list.open(encoding="utf-8-sig", newline="") as handle:
+        billed = [int(row["user_id"]) for row in csv.DictReader(handle)]
+    rows = [(billed[0], "credit"), (billed[1], "credit"), (billed[2], "debit")]
+    bulk = tmp_path / "objections.csv"
+    bulk.write_text("client_code,billing_month,user_id,reason,decided_by,direction\n" + "".join(
+        f"DHAKA1,2023-06,{uid},found on review,finance@sokrio.example,{direction}\n" for uid, direction in rows),
+        encoding="utf-8")
+    assert run_dag({"csv_path": str(bulk)}, "dms_record_objection").state == "success"
+
+    for billing_month in ("2023-07", "2023-08"):
+        assert run_dag({**month, "billing_month": billing_month}).state == "success"
+
+    engine = ledger_engine(default_ledger_url())
+    [june], [july], [august] = (month_invoices(engine, m) for m in ("2023-06", "2023-07", "2023-08"))
+    price = Decimal("150.00")  # the fixture's plan, every month
+    lines = _lines(july)
+    assert sorted(amount for _, amount in lines) == [-2 * price, price]  # each objection once, own line
+    text = {amount: description for description, amount in lines}
+    assert "June 2023" in text[-2 * price] and "2 users" in text[-2 * price]
+    assert "June 2023" in text[price] and "1 user" in text[price]
+    assert july.adjustments_amount == -price
+    assert july.subtotal == july.subscriptions_amount - price
+    assert _lines(june) == [] and _lines(august) == []
+    assert august.adjustments_amount == 0 and august.subtotal == august.subscriptions_amount

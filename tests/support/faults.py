@@ -115,18 +115,28 @@ class FaultySmtpHandler(OutboxHandler):
     """An outbox that, after ``accept`` messages, refuses each further one (``fault="refuse"``,
     a 451 reply), drops the connection in the middle of the DATA exchange (``"drop"``), or
     stalls without answering until ``release`` is set (``"stall"``). ``accept=None``: healthy.
+    Whatever ``accept`` says, a recipient in ``unknown`` is refused at RCPT TO (550: no such
+    mailbox), as a server refuses an address that does not exist.
 
     ``on_accept`` runs after a message is stored and before the server says 250: the moment a
     client's message has been accepted but the client does not know it yet.
     """
 
     def __init__(self, folder: Path | None = None, *, accept: int | None = None, fault: str = "refuse",
-                 on_accept: Callable[[int], None] | None = None) -> None:
+                 on_accept: Callable[[int], None] | None = None, unknown: frozenset[str] = frozenset()) -> None:
         super().__init__(folder)
-        self.accept, self.fault, self.on_accept = accept, fault, on_accept
+        self.accept, self.fault, self.on_accept, self.unknown = accept, fault, on_accept, unknown
         self.refused = 0
         self.stalled = threading.Event()
         self.release = threading.Event()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.lower() in self.unknown:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.accept is not None and len(self.messages) >= self.accept:
@@ -186,16 +196,15 @@ def kill_run(process: subprocess.Popen) -> None:
 
 
 def write_list(dms, job, config):
-    """One client's steps up to its list, as the DAG's mapped task group runs them; a failed
-    validation raises ``ValueError`` with its message, as the ``validate`` task does. The paths."""
+    """One client's steps up to its list, the steps the DAG's mapped task group calls, in its
+    order; what stops a client (its moment's checks, a failed validation) is the steps' own
+    doing, as in the DAG. The paths."""
     from include.dms_billing.flows import list_steps, moments
     from include.dms_billing.outputs.paths import client_month_paths
 
     paths = client_month_paths(job.billing_month, job.client_code)
     moments.month_closes_at(job)
     list_steps.extract_step(dms, job, paths)
-    outcome = list_steps.validate_step(job, paths, config)
-    if not outcome.success:
-        raise ValueError(outcome.message)
+    outcome = list_steps.validate_or_stop(job, paths, config)
     list_steps.decide_step(job, paths, config, outcome.report_path)
     return paths

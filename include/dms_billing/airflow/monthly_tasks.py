@@ -65,22 +65,22 @@ def validate(job: dict) -> str:
 
     client, paths = _client(job)
     with fail_without_retry():
-        outcome = list_steps.validate_step(client, paths, load_config())
-        if not outcome.success:
-            raise ValueError(outcome.message)
+        outcome = list_steps.validate_or_stop(client, paths, load_config())
     return str(outcome.report_path)
 
 
 def decide(job: dict, report: str, run_id: str) -> dict:
     """The client's list; for a month already billed (sealed), a recomputation kept beside it as
-    a revision when it differs, and the data team and finance told once per revision."""
+    a revision when it differs, and the data team and finance told once per revision. A client
+    without a plan keeps its list (it goes out without a price) and the data team is told now."""
     from include.dms_billing.airflow.smtp import send_message
-    from include.dms_billing.flows import delivery_steps, list_steps
+    from include.dms_billing.flows import delivery_steps, list_steps, plan_alert
 
     client, paths = _client(job)
     engine, config = ledger(), load_config()
     with fail_without_retry():
         summary, found = list_steps.decide_month(engine, client, paths, config, storage_path(report), run_id)
+    plan_alert.missing_plan_alert_step(client, config, run_id, send_message)
     if found is None:
         return {"billable": summary.billable, **summary.by_reason, "sealed": False}
     delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)

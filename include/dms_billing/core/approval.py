@@ -21,6 +21,7 @@ HOLD_PARAM = "hold"
 HOLD_TITLE = "Clients to hold"
 HOLD_HELP = "The clients whose invoice is not issued in this run, with Approve. None chosen: all are issued."
 TIMEOUT = "timeout"  # who decided, when nobody answered in time
+NO_PLAN = "no plan: no invoice"  # a client with a list but no plan configured (clients.CODE.plan)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ApprovalRow:
     billable: int | None  # None: no list this run (its data failed, or it was not decided)
     by_reason: Mapping[str, int] = field(default_factory=dict)
     change: str = ""  # the count against last month, in words
-    amount: Decimal | None = None  # the invoice total it would issue (credits included)
+    amount: Decimal | None = None  # the invoice total it would issue (credits included); None: no plan
     currency: str = ""
     issued: str | None = None  # the invoice number, when it was issued already
 
@@ -111,7 +112,7 @@ def approval_body(billing_month: str, rows: Sequence[ApprovalRow], lists: ListsL
         if row.billable is None:
             lines.append(f"| {name} | no list |  |  |  | no invoice |")
             continue
-        invoice = format_money(row.amount, row.currency) if row.amount is not None else ""
+        invoice = format_money(row.amount, row.currency) if row.amount is not None else NO_PLAN
         if row.issued:
             invoice += f" (issued: {row.issued})"
         lines.append(

@@ -89,9 +89,10 @@ class Plan(_Strict):
         """A price finer than the currency's minor unit is refused, so that every line's amount
         (count x price) is exact and the lines per reason add up to the subscriptions amount."""
         digits = minor_units(self.currency)
-        fine = [str(p.unit_price) for p in self.prices if p.unit_price != p.unit_price.quantize(Decimal(1).scaleb(-digits))]
+        fine = [f"prices.{n}.unit_price {p.unit_price}" for n, p in enumerate(self.prices)
+                if p.unit_price != p.unit_price.quantize(Decimal(1).scaleb(-digits))]
         if fine:
-            raise ValueError(f"unit prices finer than {self.currency}'s {digits} decimals: {fine}")
+            raise ValueError(f"finer than {self.currency}'s minor unit ({digits} decimals): {', '.join(fine)}")
         return self
 
     def vat_basis_text(self) -> str:

@@ -37,14 +37,17 @@ def approval_rows(ledger: sa.Engine, jobs: Sequence[ClientJob], config: BillingC
             continue
         summary = read_summary(paths)
         changes = read_changes(paths.changes)
+        headline = changes.headline() if changes else ""
+        if config.client(job.client_code).plan is None:  # no invoice to draft: its issue_invoice will fail
+            rows.append(ApprovalRow(job.client_code, job.client_name, summary.billable, summary.by_reason, headline))
+            continue
         with ledger.connect() as conn:
             issued = find_invoice(conn, job.client_code, job.billing_month)
         invoice = issued.invoice if issued else draft_invoice(job, summary.by_reason, config)(
             "draft", pending_lines(ledger, job.client_code, job.billing_month))
         rows.append(ApprovalRow(
-            job.client_code, job.client_name, summary.billable, summary.by_reason,
-            changes.headline() if changes else "", invoice.total, invoice.currency,
-            invoice.invoice_number if issued else None,
+            job.client_code, job.client_name, summary.billable, summary.by_reason, headline, invoice.total,
+            invoice.currency, invoice.invoice_number if issued else None,
         ))
     return rows
 

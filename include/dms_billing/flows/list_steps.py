@@ -79,6 +79,26 @@ def validate_step(
     return outcome
 
 
+class ValidationFailed(ValueError):
+    """A client's snapshot failed validation: the client stops here, without a list. A
+    ``ValueError``, so the task fails at once: bad data does not mend itself on a retry."""
+
+    def __init__(self, outcome: ValidationOutcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+def validate_or_stop(
+    job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, now: datetime | None = None
+) -> ValidationOutcome:
+    """The ``validate`` task's step: the outcome of a snapshot that passed; one that failed stops
+    the client (``ValidationFailed``, its list removed), so nothing is decided from bad data."""
+    outcome = validate_step(job, paths, config, now)
+    if not outcome.success:
+        raise ValidationFailed(outcome)
+    return outcome
+
+
 def _recompute(
     job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, previous_seal: Fingerprint | None
 ) -> tuple[pa.Table, pd.DataFrame, ListChanges]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from email.message import EmailMessage
 
-from include.dms_billing.core.approval import ApprovalDecision, ApprovalRow, ListsLocation
+from include.dms_billing.core.approval import NO_PLAN, ApprovalDecision, ApprovalRow, ListsLocation
 from include.dms_billing.core.invoice import month_name
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.mail.headers import Envelope, new_message
@@ -16,7 +16,7 @@ from include.dms_billing.outputs.render import render_template
 def approval_request_html(billing_month: str, rows: Sequence[ApprovalRow], *, lists: ListsLocation,
                           link: str | None, timeout_at: str, on_timeout: str) -> str:
     return render_template("approval_request.html.j2", month=month_name(billing_month), rows=rows,
-                           lists=lists, link=link, timeout_at=timeout_at, on_timeout=on_timeout)
+                           lists=lists, link=link, timeout_at=timeout_at, on_timeout=on_timeout, no_plan=NO_PLAN)
 
 
 def held_email(envelope: Envelope, decision: ApprovalDecision, dag_id: str) -> EmailMessage:

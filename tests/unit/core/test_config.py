@@ -2,6 +2,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.config import ConfigError, load_config, parse_config
@@ -98,3 +99,45 @@ def test_the_vat_basis_printed_beside_the_rate() -> None:
     assert plans.plan("LOW").vat_basis_text() == ""
     assert plans.plan("OWN").vat_basis_text() == "reduced rate, SRO 123"
     assert "Third Schedule" in load_config(DEFAULT_CONFIG).plan("KARNAPHULI").vat_basis_text()
+
+
+def _load(tmp_path: Path, data: dict) -> None:
+    """The configuration file as the run loads it when it starts."""
+    path = tmp_path / "billing.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    load_config(path)
+
+
+# README, Configuration: the BIN is 13 digits, printed 9-4 as 004563218-0101.
+NOT_A_BIN = ["12345", "00456321801011", "004563218-010", "0045632-180101", "004563218 0101", "00456321B0101",
+             "004563218-0101\n"]
+
+
+@pytest.mark.parametrize("value", NOT_A_BIN)
+@pytest.mark.parametrize("key", ["issuer.bin", "clients.ACME.bin"])
+def test_a_bin_not_of_13_digits_is_refused_on_load_naming_its_key(tmp_path: Path, key: str, value: str) -> None:
+    data = {"issuer": {"bin": value}} if key == "issuer.bin" else {"clients": {"ACME": {"bin": value}}}
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, data)
+    assert f"{key}: " in str(refused.value) and "13 digits" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["004563218-0101", "0045632180101"])
+def test_a_bin_of_13_digits_is_accepted_as_printed_or_plain(tmp_path: Path, value: str) -> None:
+    _load(tmp_path, {"issuer": {"bin": value}, "clients": {"ACME": {"bin": value}}})
+
+
+# ISO 4217 minor units: taka and dollar 2 decimals, yen none, Kuwaiti dinar 3.
+@pytest.mark.parametrize(("currency", "fine", "exact"), [
+    ("BDT", "150.005", "150.50"), ("USD", "9.999", "10.0"), ("JPY", "100.5", "100"), ("KWD", "1.0005", "1.005"),
+])
+def test_a_unit_price_finer_than_the_currencys_minor_unit_is_refused_on_load(
+    tmp_path: Path, currency: str, fine: str, exact: str
+) -> None:
+    prices = [{"from": "2023-04", "unit_price": exact}, {"from": "2023-07", "unit_price": fine}]
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, {"clients": {"ACME": {"plan": {"currency": currency, "prices": prices}}}})
+    message = str(refused.value)
+    assert "clients.ACME.plan: " in message and f"prices.1.unit_price {fine}" in message
+    assert "prices.0" not in message and "minor unit" in message
+    _load(tmp_path, {"clients": {"ACME": {"plan": {"currency": currency, "prices": prices[:1]}}}})

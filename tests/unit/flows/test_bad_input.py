@@ -25,6 +25,8 @@ from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
 from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.flows import delivery_steps
+from include.dms_billing.flows.list_steps import ValidationFailed
+from include.dms_billing.flows.moments import ClientDataError
 from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.paths import client_month_paths
 from include.dms_billing.source.clients import fetch_clients
@@ -141,8 +143,8 @@ def billed(tmp_path_factory: pytest.TempPathFactory):
         for job in plan_clients(fetch_clients(dms), [], MAY, config):
             try:
                 _bill_client(dms, ledger, job, config)
-            except ValueError as exc:  # ClientDataError or a failed validation: no retry
-                failures[job.client_code] = str(exc)
+            except ValueError as exc:  # the steps' ClientDataError or ValidationFailed: no retry
+                failures[job.client_code] = exc
         delivery_steps.finance_summary_step(ledger, str(MAY), config, deliver=True, run_id="run-1",
                                             resend=False, send=send_message)
         yield {"failures": failures, "messages": list(outbox.messages), "src": src, "ledger": ledger,
@@ -151,7 +153,12 @@ def billed(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.parametrize("code", BAD)
 def test_bad_input_fails_its_client_clearly(billed, code: str) -> None:
-    message = billed["failures"][code]
+    """The product's steps stop the client (the first task's checks, or the validate step), not
+    a helper of this test, and no list is left for it."""
+    failure = billed["failures"].get(code)
+    assert failure is not None, f"{code} was billed despite its bad input"
+    assert isinstance(failure, ValidationFailed if "expect_" in BAD[code] else ClientDataError), repr(failure)
+    message = str(failure)
     assert BAD[code] in message and code in message
     paths = client_month_paths(str(MAY), code, billed["root"])
     assert not paths.summary.exists() and not paths.billable_csv.exists()

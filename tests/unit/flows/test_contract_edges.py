@@ -37,13 +37,12 @@ from include.dms_billing.ledger.objections import (
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
 from include.dms_billing.source.clients import fetch_clients
 from include.dms_billing.source.sql_files import load_sql
+from tests.support.contract import LIST_COLUMNS as CONTRACT_COLUMNS
 from tests.support.faults import write_list
 from tests.support.samples import ISSUER, make_invoice
 from tests.support.scenarios import Source
 from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
 
-CONTRACT_COLUMNS = ["user_id", "username", "full_name", "role", "status_at_month_end", "billable_reason",
-                    "last_login_at", "logins_in_month"]
 US, S = timedelta(microseconds=1), timedelta(seconds=1)
 OLD = datetime(2022, 6, 1)
 PLAN = {"plan": {"prices": [{"from": "2023-04", "unit_price": "150.00"}]}}

@@ -16,7 +16,6 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from include.dms_billing.core.columns import ATTACHMENT_COLUMNS
 from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.mail.messages import (
     alert_email,
@@ -27,6 +26,7 @@ from include.dms_billing.mail.messages import (
 from include.dms_billing.outputs.billable_list import ListSummary, to_csv_text
 from include.dms_billing.outputs.render import render_invoice_html, render_invoice_pdf
 from include.dms_billing.outputs.finance_sheet import finance_csv_bytes
+from tests.support.contract import ATTACHMENT_COLUMNS
 from tests.support.samples import FORMULA_NAME, make_billed, make_invoice, make_terms
 
 ENVELOPE = Envelope(

@@ -17,11 +17,11 @@ import pandas as pd
 import pypdf
 import pytest
 
-from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
 from include.dms_billing.core.invoice import ADJUSTMENT, InvoiceLine
 from include.dms_billing.outputs.render import environment, render_invoice_html, render_invoice_pdf
 from include.dms_billing.outputs.finance_sheet import finance_csv_bytes
 from include.dms_billing.outputs.spreadsheets import iso_text, list_xlsx_bytes, neutralised
+from tests.support.contract import ATTACHMENT_COLUMNS, FINANCE_COLUMNS, LIST_COLUMNS
 from tests.support.samples import FORMULA_NAME, make_billed, make_invoice
 
 XLSX_HEADER = [f"{c} (Bangladesh time)" if c.endswith("_at") else c for c in ATTACHMENT_COLUMNS]  # times name their zone

@@ -12,12 +12,13 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from include.dms_billing.core.columns import FINANCE_COLUMNS, REASON_ACTIVE, REASON_RECENT_LOGIN
+from include.dms_billing.core.columns import REASON_ACTIVE, REASON_RECENT_LOGIN
 from include.dms_billing.core.invoice import ADJUSTMENT, BillTo, InvoiceLine, build_invoice
 from include.dms_billing.outputs.billable_list import to_csv_bytes, write_billable_list
 from include.dms_billing.outputs.finance_sheet import XLSX_COLUMNS, finance_csv_bytes, finance_xlsx_bytes
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.spreadsheets import list_xlsx_bytes
+from tests.support.contract import FINANCE_COLUMNS
 from tests.support.samples import FORMULA_NAME, ISSUER, make_billed, make_invoice, make_terms
 
 BOM = b"\xef\xbb\xbf"

@@ -122,6 +122,7 @@ def test_logins_in_the_month_need_a_latest_login(snapshot: pd.DataFrame, tmp_pat
 
     outcome = validate_snapshot(frame, CONTEXT, tmp_path)
 
+    assert not outcome.success
     assert ("expect_column_values_to_not_be_null", "last_login_at") in {
         (f.expectation, f.column) for f in outcome.failures
     }
