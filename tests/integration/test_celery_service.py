@@ -31,6 +31,7 @@ from include.dms_billing.demo.demo_dms import generate
 from tests.support.object_store import STORE_CONN_ID, ObjectStore, object_store
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, require_redis, scratch_database
+from tests.support.services import assert_nothing_left
 from tools.airflow_service import BROKER, AirflowService, free_port
 from tools.outbox_smtp import Outbox
 
@@ -67,7 +68,8 @@ def _remote_logging(store: ObjectStore) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def celery_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryRun]:
-    """The service with two Celery workers, after one delivering month; then stopped."""
+    """The service with two Celery workers, after one delivering month; then stopped, and
+    nothing of it may be left (checked here, whatever test ran last)."""
     require_redis(BROKER)
     tmp_path = tmp_path_factory.mktemp("celery")
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url, \
@@ -93,6 +95,13 @@ def celery_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryRun]:
             seconds = time.monotonic() - started
             print(f"\na delivering month on {len(WORKERS)} Celery workers: {seconds:.0f} s", flush=True)
             yield CeleryRun(service, outbox, run_id, state, _bucket_outputs(store))
+        # every process gone, and this instance's keys gone from the shared Redis
+        assert_nothing_left(service)
+        client = redis.Redis.from_url(BROKER)
+        try:
+            assert list(client.scan_iter(match=f"{service.broker_prefix}*")) == []
+        finally:
+            client.close()
 
 
 def _kind(message: EmailMessage) -> str:
@@ -165,18 +174,3 @@ def test_a_task_log_is_read_through_the_api(celery_run: CeleryRun) -> None:
                       params={"full_content": True})
     assert log.status_code == 200, log.text[:2000]
     assert "Done. Returned value was" in log.text, log.text[-3000:]
-
-
-def test_every_process_stops_and_the_broker_forgets_the_instance(celery_run: CeleryRun) -> None:
-    """Runs last in this module: stops the service early and checks nothing is left."""
-    service = celery_run.service
-    service.stop()
-    deadline = time.monotonic() + 10
-    while service.alive_pids() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert service.alive_pids() == set(), "processes left running"
-    client = redis.Redis.from_url(BROKER)
-    try:
-        assert list(client.scan_iter(match=f"{service.broker_prefix}*")) == []
-    finally:
-        client.close()

@@ -1,0 +1,43 @@
+"""What the tests of Airflow as a service share: the emails of one month, and a service that must
+stop leaving nothing behind.
+
+Service tests share one service per module, so each must look only at its own run's emails
+(``tagged``), and the stop check runs as the module fixture's teardown, not as a test that
+has to come last.
+"""
+
+from __future__ import annotations
+
+import time
+from email.message import EmailMessage
+
+from tools.airflow_service import AirflowService
+from tools.outbox_smtp import Outbox
+
+STOP_GRACE = 10  # seconds for reparented strays to be reaped by init after the service stopped
+
+
+def tags(message: EmailMessage) -> list[str]:
+    """``X-Sokrio-Billing``'s parts: ``["invoice", "client=MEGHNA", "month=2023-05"]``."""
+    return [part.strip() for part in (message["X-Sokrio-Billing"] or "").split(";") if part.strip()]
+
+
+def tagged(outbox: Outbox, month: str, kind: str | None = None) -> list[EmailMessage]:
+    """The messages of ``month`` (of ``kind``: ``list``, ``invoice``, ``finance``, ``alert``)."""
+    return [m for m in outbox.messages
+            if f"month={month}" in tags(m) and (kind is None or tags(m)[0] == kind)]
+
+
+def clients_of(messages: list[EmailMessage]) -> list[str]:
+    """The client each message is about, sorted (one entry per message)."""
+    return sorted(t.removeprefix("client=") for m in messages for t in tags(m) if t.startswith("client="))
+
+
+def assert_nothing_left(service: AirflowService) -> None:
+    """After ``service`` stopped: none of its processes is left, every component has exited."""
+    deadline = time.monotonic() + STOP_GRACE
+    while service.alive_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert service.alive_pids() == set(), "processes left running"
+    for name, process in service.processes.items():
+        assert process.returncode is not None, name
