@@ -41,3 +41,13 @@ def assert_nothing_left(service: AirflowService) -> None:
     assert service.alive_pids() == set(), "processes left running"
     for name, process in service.processes.items():
         assert process.returncode is not None, name
+
+
+def wait_for_task(service: AirflowService, dag_id: str, run_id: str, task_id: str, states: set[str],
+                  timeout: float = 300) -> None:
+    """Until the task (``task_id[map_index]`` for a mapped one) is in one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while (found := service.task_states(dag_id, run_id).get(task_id)) not in states:
+        service.check_alive()
+        assert time.monotonic() < deadline, f"{task_id} of {run_id} is {found}, not one of {sorted(states)}"
+        time.sleep(1)

@@ -21,7 +21,10 @@ from include.dms_billing.outputs.billable_list import read_summary
 from include.dms_billing.outputs.list_changes import read_changes
 from include.dms_billing.outputs.paths import client_month_paths
 
-SHORTEST_WAIT = timedelta(seconds=1)  # Airflow reads a zero response timeout as none at all
+# Never shorter, whatever ``approval.min_wait_minutes`` says: Airflow reads a zero timeout as none
+# at all, and a timeout that resumes the task before the scheduler has seen its parked process
+# end makes the scheduler fail it as "killed externally" (Airflow 3.3); its retry asks finance again.
+SHORTEST_WAIT = timedelta(seconds=20)
 
 
 def approval_rows(ledger: sa.Engine, jobs: Sequence[ClientJob], config: BillingConfig) -> list[ApprovalRow]:

@@ -31,6 +31,11 @@ def test_a_late_run_still_gives_finance_the_minimum_wait() -> None:
     assert response_timeout([DHAKA], config, datetime(2023, 7, 20, tzinfo=timezone.utc)) == timedelta(minutes=90)
 
 
+def test_no_wait_configured_still_waits_long_enough_for_airflow_to_park_the_task() -> None:
+    config = parse_config({"approval": {"min_wait_minutes": 0}})
+    assert response_timeout([DHAKA], config, datetime(2023, 7, 20, tzinfo=timezone.utc)) == timedelta(seconds=20)
+
+
 def test_only_the_held_clients_invoices_are_held_by_the_runs_latest_decision(ledger_engine) -> None:
     assert held_by(ledger_engine, DHAKA, "r1") is None  # no decision: a run from before approvals
     record_step(ledger_engine, ApprovalDecision("2023-05", "r1", ("DHAKA1",), "finance", True))
