@@ -3,7 +3,7 @@ stores it, a run created with the scheduler's own ``create_dagrun`` (which works
 through the plugin-registered reference), the miss handled by the scheduler's ``handle_miss``,
 and the callback run by the function the executor's callback process runs, on the workload as
 it reaches the worker (through JSON). A scheduled run's alert must reach a real SMTP server; a
-manual run's missed deadline sends nothing. A run triggered through the REST API (the UI's
+manual or backfill run's missed deadline sends nothing. A run triggered through the REST API (the UI's
 Trigger button) is created by the API server, which works out the deadline the same way.
 """
 
@@ -107,6 +107,17 @@ def test_a_manual_runs_missed_deadline_sends_nothing(session, outbox) -> None:
     from airflow.utils.types import DagRunType
 
     _, deadline = _run_of_eid_month(session, DagRunType.MANUAL)
+
+    assert _miss(session, deadline) == (True, None)
+    assert outbox.messages == []
+
+
+def test_a_backfill_runs_missed_deadline_sends_nothing(session, outbox) -> None:
+    """README: backfill runs never alert (a backfill's past months miss their deadlines at once)."""
+    from airflow.utils.types import DagRunType
+
+    run, deadline = _run_of_eid_month(session, DagRunType.BACKFILL_JOB)
+    assert run.run_type == "backfill" and deadline.deadline_time == datetime(2025, 4, 4, tzinfo=timezone.utc)
 
     assert _miss(session, deadline) == (True, None)
     assert outbox.messages == []

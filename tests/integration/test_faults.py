@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -493,6 +493,19 @@ def test_a_run_killed_half_way_then_run_again_sends_everything_once(
         assert pq.read_table(mine.billable_parquet).equals(pq.read_table(theirs.billable_parquet))
 
 
+def _client_task_spans(metadata: Path) -> list[tuple[datetime, datetime]]:
+    """When each client task of the run in ``metadata`` (an Airflow SQLite database) ran."""
+    engine = sa.create_engine(f"sqlite:///{metadata}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT start_date, end_date FROM task_instance "
+            "WHERE task_id LIKE 'bill_client.%' AND start_date IS NOT NULL AND end_date IS NOT NULL"
+        )).all()
+    engine.dispose()
+    assert rows, f"no client task ran in {metadata}"
+    return [(datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))) for start, end in rows]
+
+
 @pytest.mark.airflow
 def test_two_runs_of_the_same_month_at_once_issue_and_send_once(
     airflow_db: Path, source: Source, data_root: Path, tmp_path: Path
@@ -512,6 +525,9 @@ def test_two_runs_of_the_same_month_at_once_issue_and_send_once(
             runs.append((name, start_run(WHOLE_RUN, env, tmp_path / f"{name}.log")))
         for name, process in runs:
             assert process.wait(timeout=600) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+        # at once: a billing task of one run was running while one of the other was
+        spans = [_client_task_spans(tmp_path / f"airflow-{name}.db") for name, _ in runs]
+        assert any(a0 < b1 and b0 < a1 for a0, a1 in spans[0] for b0, b1 in spans[1]), spans
         ledger = _default_ledger()
         assert len(month_invoices(ledger, str(MAY))) == 2
         run_dag(WHOLE_RUN)  # a re-run sends whatever a task that lost a race left unsent

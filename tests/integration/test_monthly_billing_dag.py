@@ -57,7 +57,12 @@ def _expected(source: Source, client_id: int) -> dict[int, str]:
             if reason and source.users[uid - 1]["client_id"] == client_id}
 
 
-def test_a_backfill_bills_three_months_without_sending(airflow_db, source: Source, outbox, data_root: Path) -> None:
+def test_manual_runs_of_three_months_bill_without_sending(
+    airflow_db, source: Source, outbox, data_root: Path
+) -> None:
+    """Three manual runs, one after the other, without ``deliver``: right lists, invoices dated by
+    each month's calendar and numbered in order, nothing sent. A real backfill (``airflow backfill
+    create``, its runs at once and the last month first) is ``test_backfill_service.py``'s."""
     for month in ("2023-04", "2023-05", "2023-06"):
         run = _run({"billing_month": month, "clients": list(GOOD.values())})
         assert run.state == "success", _states(run)

@@ -91,13 +91,17 @@ def test_runs_racing_for_the_turn_get_it_one_at_a_time(engine: sa.Engine, months
     order = [holders[0][0]]
     left = {r: m for r, m in runs.items() if r != order[0]}
     while left:
-        expected = min((t for t in turns(engine) if t.state == WAITING), key=lambda t: t.order()).run_id
+        asked = {t.run_id: t.queued_at for t in turns(engine)}
         release_turn(engine, order[-1])
         race(left)
-        assert len(holders[-1]) == 1 and holders[-1][0] == expected, (holders[-1], expected)
-        order.append(expected)
-        left.pop(expected)
-    assert sorted(runs[r] for r in order[1:]) == [runs[r] for r in order[1:]]
+        assert len(holders[-1]) == 1, holders[-1]
+        holder = holders[-1][0]
+        # the earliest month waiting goes next; of runs for the same month, the one that asked first
+        assert runs[holder] == min(left.values()), (holder, runs[holder], left)
+        assert asked[holder] == min(asked[r] for r in left if runs[r] == runs[holder]), (holder, asked)
+        order.append(holder)
+        left.pop(holder)
+    assert [runs[r] for r in order[1:]] == sorted(runs[r] for r in order[1:])
 
 
 def test_a_backfills_months_go_in_month_order_whatever_order_their_runs_ask(engine: sa.Engine) -> None:
@@ -131,6 +135,7 @@ def test_a_dead_or_failed_holder_blocks_nobody(engine: sa.Engine) -> None:
     assert not take_turn(engine, "earlier", "2023-04", live()).granted
     decision = take_turn(engine, "june", "2023-06", live("killed", "earlier"))  # both failed meanwhile
     assert decision.granted, decision
+    assert "run killed (2023-05) is no longer live: its turn (holding) is dropped" in decision.reason  # the log
     assert _states(engine) == {"june": HOLDING}
     # a dead run named in wait_for was seen and dropped: it is not waited for either
     assert take_turn(engine, "x", "2023-07", live("june"), wait_for=["june"]).granted
