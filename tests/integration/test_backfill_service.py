@@ -1,6 +1,6 @@
-"""A real backfill through Airflow as a service: ``airflow backfill create`` for May to July 2023
-with the default ``--max-active-runs`` (10: the three runs start at once), on the LocalExecutor
-and a PostgreSQL metadata database, with the ledger on PostgreSQL too.
+"""A real backfill through Airflow as a service: ``airflow backfill create --run-backwards`` for
+May to July 2023 with the default ``--max-active-runs`` (10: the three runs start at once, July's
+first), on the LocalExecutor and a PostgreSQL metadata database, with the ledger on PostgreSQL too.
 
 The runs take turns (``wait_for_turn``): each month's list is right and compared with the month
 before, invoice numbers follow month order, the billing tasks of two months never overlap, and
@@ -112,7 +112,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfill]:
         with service:
             service.wait_for_dag(DAG_ID)
             started = time.monotonic()
-            created = _airflow_cli(service, "backfill", "create", "--dag-id", DAG_ID,
+            created = _airflow_cli(service, "backfill", "create", "--dag-id", DAG_ID, "--run-backwards",
                                    "--from-date", FROM_DATE, "--to-date", TO_DATE)
             assert created.returncode == 0, created.stdout[-3000:] + created.stderr[-3000:]
             runs = {_month_of(r): r for r in _backfill_runs(service, 3)}
@@ -186,6 +186,8 @@ def test_the_months_took_turns_in_month_order_and_never_overlapped(backfill: Bac
     # The three runs were live at once (the default --max-active-runs): the later months waited.
     run_starts = [datetime.fromisoformat(backfill.runs[m]["start_date"]) for m in MONTHS]
     assert max(run_starts) < spans[MONTHS[0]][1]
+    queued = [datetime.fromisoformat(backfill.runs[m]["queued_at"]) for m in MONTHS]
+    assert queued[2] < queued[0], queued  # --run-backwards: July's run was queued before May's
 
 
 def test_nothing_was_sent(backfill: Backfill) -> None:

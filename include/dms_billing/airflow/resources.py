@@ -65,8 +65,9 @@ def turn_context(ti, dag_run) -> dict:
     counts as not live: ``get_dr_count`` gives 0 where ``get_dagrun_state`` would raise).
     ``process``: recorded for a run that ``airflow dags test`` executes in this very process, so
     that a killed test run, whose Airflow state stays "running" forever, blocks nobody.
-    ``wait_for``: the previous run of the same backfill, if Airflow has it running (it bills
-    the month before and may not have reached the gate yet).
+    ``wait_for``: the run of the month before, if it is a backfill's and Airflow has it queued or
+    running (it may not have reached the gate yet, as when ``--run-backwards`` starts the last
+    month first).
     """
     from include.dms_billing.airflow.params import run_type_name
     from include.dms_billing.ledger.run_turns import this_process
@@ -78,8 +79,9 @@ def turn_context(ti, dag_run) -> dict:
 
     wait_for = []
     if run_type_name(dag_run.run_type) == "backfill":
-        previous = ti.get_previous_dagrun(state="running")
-        if previous is not None and run_type_name(previous.run_type) == "backfill":
+        previous = ti.get_previous_dagrun()
+        if previous is not None and run_type_name(previous.run_type) == "backfill" \
+                and str(getattr(previous.state, "value", previous.state)) in LIVE_RUN_STATES:
             wait_for.append(previous.run_id)
     in_process = dag_run.triggering_user_name == IN_PROCESS_RUNNER
     return {"is_live": is_live, "process": this_process() if in_process else None, "wait_for": wait_for}

@@ -126,29 +126,36 @@ def take_turn(
             conn.execute(run_turns.update().where(run_turns.c.run_id == run_id).values(**mine.__dict__))
         if mine.state == HOLDING:
             return TurnDecision(True, "this run holds the turn already")
-        others = {}
+        others, dropped = {}, []
         for other in rows.values():
             if is_live(other.run_id) and process_alive(other.process):
                 if other.state != DONE:
                     others[other.run_id] = other
                 continue
-            if other.state != DONE:
-                log.warning("run %s (%s) is no longer live: its turn (%s) is dropped",
-                            other.run_id, other.billing_month, other.state)
+            if other.state != DONE:  # told in the decision: the task's log is where people look
+                dropped.append(f"run {other.run_id} ({other.billing_month}) is no longer live: "
+                               f"its turn ({other.state}) is dropped")
+                log.warning("%s", dropped[-1])
             conn.execute(run_turns.delete().where(run_turns.c.run_id == other.run_id))
-        holder = next((t for t in others.values() if t.state == HOLDING), None)
-        if holder is not None:
-            return TurnDecision(False, f"run {holder.run_id} ({holder.billing_month}) holds the turn")
-        earlier = sorted((t for t in others.values() if t.order() < mine.order()), key=Turn.order)
-        if earlier:
-            first = earlier[0]
-            return TurnDecision(False, f"run {first.run_id} bills {first.billing_month} first")
-        unseen = sorted(set(wait_for) - set(rows) - {run_id})  # done or dead ones were in ``rows``
-        if unseen:
-            return TurnDecision(False, f"run {unseen[0]}, an earlier month of this backfill, "
-                                       "has not asked yet")
-        conn.execute(run_turns.update().where(run_turns.c.run_id == run_id).values(state=HOLDING))
-    return TurnDecision(True, f"this run ({billing_month}) takes the turn")
+        decision = _decide(mine, others, set(wait_for) - set(rows) - {run_id})  # done or dead: in ``rows``
+        if decision.granted:
+            conn.execute(run_turns.update().where(run_turns.c.run_id == run_id).values(state=HOLDING))
+    return TurnDecision(decision.granted, "; ".join([decision.reason, *dropped]))
+
+
+def _decide(mine: Turn, others: dict[str, Turn], unseen: set[str]) -> TurnDecision:
+    """Whether ``mine`` goes, among the live ``others`` and the backfill's runs not seen yet."""
+    holder = next((t for t in others.values() if t.state == HOLDING), None)
+    if holder is not None:
+        return TurnDecision(False, f"run {holder.run_id} ({holder.billing_month}) holds the turn")
+    earlier = sorted((t for t in others.values() if t.order() < mine.order()), key=Turn.order)
+    if earlier:
+        first = earlier[0]
+        return TurnDecision(False, f"run {first.run_id} bills {first.billing_month} first")
+    if unseen:
+        return TurnDecision(False, f"run {sorted(unseen)[0]}, an earlier month of this backfill, "
+                                   "has not asked yet")
+    return TurnDecision(True, f"this run ({mine.billing_month}) takes the turn")
 
 
 def release_turn(engine: sa.Engine, run_id: str) -> bool:
