@@ -82,8 +82,12 @@ def test_a_rerun_that_does_not_deliver_tells_of_a_revision_once_and_invoices_kee
     _issuer(config_file, ISSUED_WITH)
     assert run_dag(MONTH).state == "success"  # May billed, nothing sent
     assert outbox.messages == []
-    kept = client_month_paths(str(MAY), "DHAKA1", data_root).archived_email("invoice")
+    paths = client_month_paths(str(MAY), "DHAKA1", data_root)
+    kept = paths.archived_email("invoice")
     kept_at_issue = kept.read_bytes()
+    folder = paths.invoice_file("SKR-000001", ".pdf").parent  # the invoice's HTML and PDF as issued
+    files_at_issue = {f.name: f.read_bytes() for f in folder.iterdir() if f.suffix in (".html", ".pdf")}
+    assert len(files_at_issue) == 2, sorted(files_at_issue)
 
     _issuer(config_file, CHANGED_TO)
     _late_login(source)
@@ -93,7 +97,9 @@ def test_a_rerun_that_does_not_deliver_tells_of_a_revision_once_and_invoices_kee
     [told] = outbox.messages
     assert {"data-team@sokrio.example", "finance@sokrio.example"} <= {a.strip() for a in told["To"].split(",")}
     assert "1 added, 0 removed, 0 reason changed" in told["Subject"]
-    assert kept.read_bytes() == kept_at_issue  # the kept invoice stays as issued
+    assert kept.read_bytes() == kept_at_issue  # the kept invoice stays as issued,
+    assert {f.name: f.read_bytes() for f in folder.iterdir() if f.name in files_at_issue} \
+        == files_at_issue
 
     assert run_dag({**MONTH, "deliver": True, "resend": True}).state == "success"
 
