@@ -71,8 +71,9 @@ service: venv
 	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT) \
 	  --celery-workers $(CELERY_WORKERS) $(addprefix --user ,$(SERVICE_USERS))
 
+PYTEST_ARGS ?=
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # A month close at scale on the local PostgreSQL: 100 and then 1,000 clients over the same 500,000
 # users (one client of 50,000), 2.5M/5M/25M logins a month; the stages against the database's
