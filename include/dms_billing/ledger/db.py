@@ -9,6 +9,8 @@ schema.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,8 @@ from include.dms_billing.outputs.paths import data_root
 from include.dms_billing.outputs.storage import StoragePath, is_local
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = "dms_billing_ledger_migration"
+MIGRATION_LOCK_SECONDS = 300
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
 
 if TYPE_CHECKING:
@@ -63,5 +67,28 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Upgrade the ledger's schema to ``revision`` (idempotent)."""
     from alembic import command
 
-    with engine.begin() as connection:
+    with engine.begin() as connection, _migration_lock(connection):
         command.upgrade(alembic_config(connection), revision)
+
+
+@contextmanager
+def _migration_lock(connection: sa.Connection) -> Iterator[None]:
+    """One migration at a time. A backfill's months start at once, and on a new ledger each run
+    would create the same tables: the losers failed (a unique violation on ``alembic_version``)
+    and waited for their retry. The others wait here, then find the schema up to date."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":  # released with the transaction
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": MIGRATION_LOCK})
+        yield
+    elif dialect in ("mysql", "mariadb"):  # DDL commits at once there: a named lock of the session
+        got = connection.execute(sa.text("SELECT GET_LOCK(:key, :seconds)"),
+                                 {"key": MIGRATION_LOCK, "seconds": MIGRATION_LOCK_SECONDS}).scalar()
+        if got != 1:
+            raise TimeoutError(f"another run has migrated the ledger for {MIGRATION_LOCK_SECONDS} s")
+        try:
+            yield
+        finally:
+            connection.execute(sa.text("SELECT RELEASE_LOCK(:key)"), {"key": MIGRATION_LOCK})
+    else:  # SQLite: its write lock, from the first read of the version to the commit
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield

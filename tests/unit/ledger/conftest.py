@@ -1,4 +1,4 @@
-"""A migrated ledger on each database it supports: a SQLite file, PostgreSQL and MariaDB.
+"""A ledger on each database it supports: a SQLite file, PostgreSQL and MariaDB.
 
 The servers' ledgers are scratch databases (skipped without the server, except in CI).
 """
@@ -20,15 +20,19 @@ from tests.support.servers import MARIADB_URL, POSTGRES_URL, scratch_database
     pytest.param(POSTGRES_URL, marks=pytest.mark.postgres, id="postgresql"),
     pytest.param(MARIADB_URL, marks=pytest.mark.mariadb, id="mariadb"),
 ])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+def new_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.URL]:
+    """The URL of an empty database: no table, no schema version."""
     if request.param == "sqlite":
-        engine = ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
+        yield sa.make_url(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
         return
     with scratch_database(request.param) as url:
-        engine = ledger_engine(url)
-        migrate(engine)
-        yield engine
-        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def engine(new_ledger: sa.URL) -> Iterator[sa.Engine]:
+    """A migrated ledger."""
+    engine = ledger_engine(new_ledger)
+    migrate(engine)
+    yield engine
+    engine.dispose()
