@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ BILLING_DAG = "dms_monthly_billing"
 OBJECTION_DAG = "dms_record_objection"
 APPROVER = "finance"  # make service's user who answers approvals (approval.respondents)
 TIMEOUT = 30
+STALE_READS = 10  # a React re-render replaces elements between finding and reading them
 # What staff type into the objection form for the README's picture (MEGHNA users billed in the demo's May;
 # the form is not submitted).
 EXAMPLE_OBJECTION = {
@@ -172,6 +174,7 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
     """Sign in as ``user``, save ``{name}.png`` under ``out_dir`` for each page; return each page's
     text and the objection form as opened (``objection_trigger_form``) and once ``objection`` is
     typed in (``objection_trigger_form_filled``, the picture); ``submit`` then clicks Trigger."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
@@ -190,8 +193,14 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
             wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, f"button[aria-label='{label}']"))).click()
 
         def dialog_text() -> str:
-            """The open dialogs' text (Chakra keeps an empty positioner dialog beside the content)."""
-            return "\n".join(element.text for element in driver.find_elements(By.CSS_SELECTOR, "[role='dialog']"))
+            """The open dialogs' text (Chakra keeps an empty positioner dialog beside the content),
+            read again when React replaced a dialog between finding it and reading it."""
+            for _ in range(STALE_READS):
+                try:
+                    return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, "[role='dialog']"))
+                except StaleElementReferenceException:
+                    time.sleep(0.2)
+            raise AssertionError(f"the dialogs kept being replaced over {STALE_READS} reads")
 
         def dialog_showing(text: str) -> None:
             wait.until(lambda _: text in dialog_text())
