@@ -29,7 +29,7 @@ from include.dms_billing.ledger.db import ledger_engine
 from include.dms_billing.ledger.invoices import month_invoices
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
-from tests.support.services import assert_nothing_left, clients_of, tagged, wait_for_task
+from tests.support.services import assert_nothing_left, clients_of, service_env, tagged, wait_for_task
 from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
@@ -60,13 +60,7 @@ def approvals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Approvals]:
     billing_config(config, enabled=True)
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url, \
             Outbox(tmp_path / "outbox") as outbox:
-        env = {
-            "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
-            "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
-            "AIRFLOW_CONN_BILLING_DB": ledger_url.render_as_string(hide_password=False),
-            "DMS_BILLING_DATA": str(data),
-            "DMS_BILLING_CONFIG": str(config),
-        }
+        env = service_env(dms, ledger_url, outbox.connection_uri(), data, config)
         ledger = ledger_engine(ledger_url)
         with AirflowService(tmp_path / "airflow", metadata_url.render_as_string(hide_password=False), env,
                             free_port()) as service:

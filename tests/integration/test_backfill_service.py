@@ -35,6 +35,7 @@ from include.dms_billing.source.clients import fetch_clients
 from tests.conftest import PROJECT
 from tests.support import reference_rule
 from tests.support.servers import POSTGRES_URL, scratch_database
+from tests.support.services import service_env
 from tests.unit.demo.test_demo_dms import read_rows
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
@@ -100,13 +101,8 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfill]:
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url, \
             Outbox(tmp_path / "outbox") as outbox:
         ledger = sa.create_engine(ledger_url)
-        env = {
-            "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms_path}",
-            "AIRFLOW_CONN_BILLING_DB": ledger_url.render_as_string(hide_password=False),
-            "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
-            "DMS_BILLING_DATA": str(tmp_path / "data"),
-            "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
-        }
+        env = service_env(dms_path, ledger_url, outbox.connection_uri(), tmp_path / "data",
+                          PROJECT / "include" / "config" / "billing.yaml")
         service = AirflowService(tmp_path / "airflow", metadata_url.render_as_string(hide_password=False),
                                  env, free_port())
         with service:

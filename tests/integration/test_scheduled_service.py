@@ -33,7 +33,7 @@ from include.dms_billing.ledger.invoices import month_invoices
 from include.dms_billing.outputs.paths import client_month_paths
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, scratch_database
-from tests.support.services import assert_nothing_left, clients_of, tagged
+from tests.support.services import assert_nothing_left, clients_of, service_env, tagged
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
 
@@ -102,12 +102,9 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduled]:
     generate(f"sqlite:///{dms}", seed=5, clients=2, users_per_client=40, logins_per_user_month=3)
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url, \
             Outbox(tmp_path / "outbox") as outbox:
+        config = billing_config(tmp_path / "billing.yaml", enabled=False)  # approval: its own test
         env = {
-            "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
-            "AIRFLOW_CONN_SMTP_DEFAULT": outbox.connection_uri(),
-            "AIRFLOW_CONN_BILLING_DB": ledger_url.render_as_string(hide_password=False),
-            "DMS_BILLING_DATA": str(data),
-            "DMS_BILLING_CONFIG": str(billing_config(tmp_path / "billing.yaml", enabled=False)),  # approval: its own test
+            **service_env(dms, ledger_url, outbox.connection_uri(), data, config),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # nothing scheduled before the bookmark is set
             # parsed once: a new parse would compute the bookmark from the schedule again
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",

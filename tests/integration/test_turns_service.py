@@ -28,7 +28,7 @@ from include.dms_billing.demo.demo_dms import generate
 from include.dms_billing.ledger.run_turns import HOLDING, WAITING, turns
 from tests.conftest import PROJECT
 from tests.support.servers import POSTGRES_URL, scratch_database
-from tests.support.services import assert_nothing_left, wait_for_task
+from tests.support.services import assert_nothing_left, service_env, wait_for_task
 from tools.airflow_service import AirflowService, free_port
 
 pytestmark = pytest.mark.airflow
@@ -57,14 +57,9 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turns]:
     dms = tmp_path / "dms.sqlite"
     generate(f"sqlite:///{dms}", seed=5, clients=1, users_per_client=25, logins_per_user_month=2)
     with scratch_database(POSTGRES_URL) as metadata_url, scratch_database(POSTGRES_URL) as ledger_url:
-        env = {
-            "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
-            "AIRFLOW_CONN_BILLING_DB": ledger_url.render_as_string(hide_password=False),
-            # nothing is sent: manual and backfill runs do not deliver
-            "AIRFLOW_CONN_SMTP_DEFAULT": "smtp://127.0.0.1:9?disable_tls=true&disable_ssl=true",
-            "DMS_BILLING_DATA": str(tmp_path / "data"),
-            "DMS_BILLING_CONFIG": str(PROJECT / "include" / "config" / "billing.yaml"),
-        }
+        nowhere = "smtp://127.0.0.1:9?disable_tls=true&disable_ssl=true"  # manual and backfill runs send nothing
+        shipped = PROJECT / "include" / "config" / "billing.yaml"
+        env = service_env(dms, ledger_url, nowhere, tmp_path / "data", shipped)
         ledger = sa.create_engine(ledger_url)
         with AirflowService(tmp_path / "airflow", metadata_url.render_as_string(hide_password=False), env,
                             free_port()) as service:

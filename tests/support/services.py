@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import time
 from email.message import EmailMessage
+from pathlib import Path
+
+import sqlalchemy as sa
 
 from tools.airflow_service import AirflowService
 from tools.outbox_smtp import Outbox
@@ -51,3 +54,15 @@ def wait_for_task(service: AirflowService, dag_id: str, run_id: str, task_id: st
         service.check_alive()
         assert time.monotonic() < deadline, f"{task_id} of {run_id} is {found}, not one of {sorted(states)}"
         time.sleep(1)
+
+
+def service_env(dms: Path, ledger: sa.URL, smtp: str, data: Path, config: Path) -> dict[str, str]:
+    """The billing environment of a service test's Airflow: its DMS (a SQLite file), its ledger,
+    its mail server, where outputs go and which configuration it reads."""
+    return {
+        "AIRFLOW_CONN_DMS_SOURCE": f"sqlite:///{dms}",
+        "AIRFLOW_CONN_BILLING_DB": ledger.render_as_string(hide_password=False),
+        "AIRFLOW_CONN_SMTP_DEFAULT": smtp,
+        "DMS_BILLING_DATA": str(data),
+        "DMS_BILLING_CONFIG": str(config),
+    }
