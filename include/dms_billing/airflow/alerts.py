@@ -7,7 +7,6 @@ Light at import time (the DAG file imports it while parsing); the work is done w
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -36,14 +35,10 @@ def _send_alert(**fields: Any) -> None:
     """The data team's alert email (``mail.messages.alert_email``), sent now."""
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.core.config import load_config
-    from include.dms_billing.core.kinds import DeliveryKind
-    from include.dms_billing.mail.envelope import envelope
+    from include.dms_billing.mail.envelope import alert_envelope
     from include.dms_billing.mail.messages import alert_email
 
-    config = load_config()
-    kind = DeliveryKind.ALERT
-    message_id = f"<{kind}.{uuid.uuid4().hex}@{config.delivery.message_id_domain()}>"
-    send_message(alert_email(envelope(config, kind, message_id=message_id), **fields))
+    send_message(alert_email(alert_envelope(load_config()), **fields))
 
 
 class BillingAlertNotifier(BaseNotifier):

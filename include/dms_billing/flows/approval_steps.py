@@ -81,15 +81,12 @@ def held_by(ledger: sa.Engine, job: ClientJob, run_id: str) -> ApprovalDecision 
 def held_alert_step(decision: ApprovalDecision, config: BillingConfig, dag_id: str,
                     send: Callable[[EmailMessage], None]) -> None:
     """Tell the data team and finance which clients got no invoice, and how to release them."""
-    import uuid
     from dataclasses import replace
 
-    from include.dms_billing.core.kinds import DeliveryKind
     from include.dms_billing.mail.approval_email import held_email
-    from include.dms_billing.mail.envelope import envelope
+    from include.dms_billing.mail.envelope import alert_envelope
 
     if not decision.held:
         return
-    kind = DeliveryKind.ALERT
-    addressed = envelope(config, kind, message_id=f"<{kind}.{uuid.uuid4().hex}@{config.delivery.message_id_domain()}>")
+    addressed = alert_envelope(config)
     send(held_email(replace(addressed, cc=tuple(config.delivery.finance)), decision, dag_id))

@@ -3,15 +3,13 @@ day 1 without a price, and the data team is told at once, days before the invoic
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
 
 from include.dms_billing.core.config import BillingConfig, config_path
 from include.dms_billing.core.jobs import ClientJob
-from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.core.work_calendar import invoice_date
-from include.dms_billing.mail.envelope import envelope
+from include.dms_billing.mail.envelope import alert_envelope
 from include.dms_billing.mail.missing_plan_email import missing_plan_email
 
 
@@ -25,8 +23,7 @@ def missing_plan_alert_step(
     """
     if config.client(job.client_code).plan is not None:
         return None
-    kind, domain = DeliveryKind.ALERT, config.delivery.message_id_domain()
-    addressed = envelope(config, kind, message_id=f"<{kind}.{uuid.uuid4().hex}@{domain}>")
+    addressed = alert_envelope(config)
     day = invoice_date(job.month, config.calendar(job.client_code))
     message = missing_plan_email(addressed, job.client_name, job.client_code, job.billing_month, day,
                                  str(config_path()), run_id)

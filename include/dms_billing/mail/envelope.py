@@ -3,6 +3,8 @@ the internal emails cannot drift apart."""
 
 from __future__ import annotations
 
+import uuid
+
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
@@ -31,3 +33,10 @@ def envelope(
     else:  # the alert
         to, cc = tuple(d.data_team), ()
     return Envelope(sender=d.sender, reply_to=d.reply_to, to=to, cc=cc, message_id=message_id)
+
+
+def alert_envelope(config: BillingConfig) -> Envelope:
+    """An alert's envelope: alerts are outside the delivery ledger, each with a Message-ID of its own."""
+    kind = DeliveryKind.ALERT
+    domain = config.delivery.message_id_domain()
+    return envelope(config, kind, message_id=f"<{kind}.{uuid.uuid4().hex}@{domain}>")
