@@ -14,27 +14,34 @@ months in month order, whatever its `--max-active-runs`); `release_turn` gives t
 the end, whatever happened. A backfill by dates: see the README's "Backfilling" (a
 `billing_month` in a backfill's conf is refused).
 
-**Per client** (mapped, so one client's failure does not stop the others):
-1. `wait_for_month_close`: checks the client's code, timezone and addresses, then waits for the
-   client's own month end (at once when past);
-2. `extract`: `include/sql/user_facts.sql` to
-   `{DMS_BILLING_DATA}/snapshots/billing_month=YYYY-MM/client_code=CODE/user_facts.parquet`;
-3. `validate`: the Great Expectations suite; a failure stops this client and names the failed
-   expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`;
-4. `decide`: the rule; `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
-5. `deliver_list` (day 1): the list emailed, or, when the run does not deliver, kept unsent under `archive/`;
-6. `wait_for_invoice_day`: once the list is out, the first working day in the client's calendar
-   (deferred; at once when past), `issue_invoice` (ledger `billing_db`, HTML and PDF under
-   `invoices/`), then `deliver_invoice`: emailed, or kept unsent under `archive/`.
+**Per batch of clients** (`bill_batch`, mapped; `plan_run` groups the clients by the moments they
+share and balances them by users, at most `[dms_billing] max_batches` batches, by default the
+deployment's parallelism; with few clients each batch is one client, labelled with its code;
+a larger one reads `C001..C040 (40)`). Inside a batch each client stands alone: one whose data
+fails, whose list cannot go out or whom finance held stops alone, is named in the data team's
+alert, and `report` ends the run red; the others go on.
+1. `wait_for_month_close`: checks each client's code, timezone and addresses, then waits for the
+   clients' own month end (at once when past);
+2. `decide_lists` (pool `dms_source`): one extraction for the batch (`include/sql/user_facts.sql`) to
+   `{DMS_BILLING_DATA}/snapshots/billing_month=YYYY-MM/client_code=CODE/user_facts.parquet`, the
+   timestamp audit and reconciliation, the Great Expectations suite (a client that fails is named
+   with its failed expectations and the Data Docs report under `{DMS_BILLING_DATA}/reports/`), and
+   the rule: `billable_users.parquet`, `.csv` and `summary.json` under `billable/`;
+3. `deliver_lists` (day 1, pool `smtp`): each list emailed, or, when the run does not deliver, kept
+   unsent under `archive/`;
+4. `wait_for_invoice_day`: once the lists are out, the first working day in the clients' calendar
+   (deferred; at once when past), then `issue_and_deliver_invoices` (pool `smtp`): each invoice
+   issued in the ledger `billing_db` (HTML and PDF under `invoices/`) and emailed, or kept unsent
+   under `archive/`.
 
-**Finance approves** (`approve_invoices`, once per run, after every client's `decide`): in a
+**Finance approves** (`approve_invoices`, once per run, after every batch's `decide_lists`): in a
 delivering run the invoices wait under *Required actions* until finance approves all or holds
-chosen clients (their `issue_invoice` is skipped; an alert names them); nobody answering by the
+chosen clients (they get no invoice; an alert names them); nobody answering by the
 first invoice moment applies `approval.on_timeout`. Runs that do not deliver, `airflow dags test`
 and `approval.enabled: false` do not wait. The decision and who made it are in the ledger.
 
 Then `finance_summary` (CSV under `finance/`, emailed to finance when delivering) and `report`,
-which prints every client's counts and fails the run if any client got no list.
+which prints every client's counts and fails the run if any client got no list or was stopped.
 
 **Params**: `billing_month` (`YYYY-MM`, overrides the data interval), `clients` (codes; empty =
 all), `deliver` (empty: scheduled runs send, manual and backfill runs don't), `resend` (send
@@ -48,13 +55,15 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
-from billing_sensors import WaitForClientMoment
+from billing_sensors import WaitForBatchMoment
 
 from include.dms_billing.airflow.approval import FinanceApproval
 from include.dms_billing.airflow.deadline import month_run_deadline
 from include.dms_billing.airflow.params import (
-    CLIENT_TASKS,
+    BATCH_TASKS,
     MONTH_PATTERN,
+    SMTP_POOL,
+    SOURCE_POOL,
     SCHEDULE_TZ,
     clients_param,
     deliver_param,
@@ -92,7 +101,7 @@ TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice d
 def dms_monthly_billing():
     @task
     def plan_run(params=None, data_interval_start=None, dag_run=None) -> list[dict]:
-        """The month to bill and one job per client, each carrying what the run does (deliver, resend)."""
+        """The month to bill and its clients in batches, each job carrying what the run does (deliver, resend)."""
         from include.dms_billing.airflow import monthly_tasks
 
         return monthly_tasks.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
@@ -113,65 +122,41 @@ def dms_monthly_billing():
 
         return monthly_tasks.release_turn(run_id)
 
-    @task_group(default_args=CLIENT_TASKS)
-    def bill_client(job: dict):
-        @task
-        def extract(job: dict) -> int:
+    @task_group(default_args=BATCH_TASKS)
+    def bill_batch(batch: dict):
+        @task(pool=SOURCE_POOL)
+        def decide_lists(batch: dict, run_id=None) -> dict:
+            """One extraction for the batch, then each client validated and its list decided."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.extract(job)
+            return monthly_tasks.decide_lists(batch, run_id)
 
-        @task
-        def validate(job: dict) -> str:
+        @task(pool=SMTP_POOL, **SEND_RETRIES)
+        def deliver_lists(batch: dict, ready: dict, run_id=None) -> dict:
+            """Day 1: email each list, or (manual and backfill runs) keep it unsent under archive/."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.validate(job)
+            return monthly_tasks.deliver_lists(batch, ready, run_id)
 
-        @task
-        def decide(job: dict, report: str, run_id=None) -> dict:
+        @task(pool=SMTP_POOL, **SEND_RETRIES)
+        def issue_and_deliver_invoices(batch: dict, listed: dict, run_id=None) -> dict:
+            """First working day: issue each invoice once and email it, or (manual and backfill
+            runs) keep it unsent; clients finance held get none."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.decide(job, report, run_id)
+            return monthly_tasks.issue_and_deliver_invoices(batch, listed, run_id)
 
-        @task(**SEND_RETRIES)
-        def deliver_list(job: dict, run_id=None) -> str | None:
-            """Day 1: email the list, or (manual and backfill runs) keep it unsent under archive/."""
-            from include.dms_billing.airflow import monthly_tasks
-            from include.dms_billing.core.kinds import DeliveryKind
-
-            return monthly_tasks.deliver(DeliveryKind.LIST, job, run_id)
-
-        @task
-        def issue_invoice(job: dict, run_id=None) -> dict:
-            from include.dms_billing.airflow import monthly_tasks
-
-            return monthly_tasks.issue_invoice(job, run_id)
-
-        @task(**SEND_RETRIES)
-        def deliver_invoice(job: dict, run_id=None) -> str | None:
-            """First working day: email the invoice, or (manual and backfill runs) keep it unsent."""
-            from include.dms_billing.airflow import monthly_tasks
-            from include.dms_billing.core.kinds import DeliveryKind
-
-            return monthly_tasks.deliver(DeliveryKind.INVOICE, job, run_id)
-
-        wait_close = WaitForClientMoment(
-            task_id="wait_for_month_close", job=job, moment="month_closes_at", retries=0
-        )
-        snapshot = extract(job=job)
-        wait_close >> snapshot
-        report = validate(job=job)
-        snapshot >> report
+        wait_close = WaitForBatchMoment(task_id="wait_for_month_close", batch=batch, moment="month_closes_at",
+                                        retries=0)
+        decided = decide_lists(batch=batch)
+        wait_close >> decided
         # The invoice follows the list it is built from: a client whose list could not go out
         # gets no invoice.
-        listed = deliver_list(job=job)
-        decided = decide(job=job, report=report)
-        decided >> listed
+        listed = deliver_lists(batch=batch, ready=decided)
         decided >> approval  # finance sees every client's decided list before any invoice
-        wait_invoice = WaitForClientMoment(task_id="wait_for_invoice_day", job=job, moment="invoice_day")
-        issued = issue_invoice(job=job)
-        [listed >> wait_invoice, approval] >> issued
-        issued >> deliver_invoice(job=job)
+        wait_invoice = WaitForBatchMoment(task_id="wait_for_invoice_day", batch=batch, moment="invoice_day")
+        invoiced = issue_and_deliver_invoices(batch=batch, listed=listed)
+        [listed >> wait_invoice, approval] >> invoiced
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
     def finance_summary(plan: list[dict], run_id=None) -> str | None:
@@ -200,7 +185,7 @@ def dms_monthly_billing():
     # failure does not keep the others' invoices from finance.
     approval = FinanceApproval(task_id="approve_invoices", trigger_rule="all_done")
     turn = wait_for_turn(plan)
-    billed = bill_client.expand_kwargs(plan)
+    billed = bill_batch.expand_kwargs(plan)
     summary = finance_summary(plan)
     final_report = report(plan)
     turn >> billed >> summary >> final_report >> release_turn().as_teardown(setups=turn)

@@ -10,30 +10,30 @@ from airflow.sdk import BaseSensorOperator, timezone
 from include.dms_billing.airflow.moments import MOMENTS
 
 
-class WaitForClientMoment(BaseSensorOperator):
-    """Wait, deferred in the triggerer, until a moment of one client's billing month.
+class WaitForBatchMoment(BaseSensorOperator):
+    """Wait, deferred in the triggerer, until a moment of a batch of clients' billing month.
 
     ``moment`` names, in ``include.dms_billing.airflow.moments.MOMENTS``, the function that works the
-    moment out from the client's job (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
+    moment out from the batch (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
     so no separate task computes it, and any check it makes (a bad timezone, say) fails this
-    client here. The moment is the task's return value: the UI shows what was waited for.
+    client's batch here (such a client is a batch of its own). The moment is the task's return value: the UI shows what was waited for.
 
     It succeeds at once, without deferring, when the moment has already passed: backfills,
     retries and late runs do not wait at all. The deferral has no timeout: a long holiday may
     put the first working day more than a week after the month.
     """
 
-    template_fields = ("job",)  # the mapped job is resolved as it is, never rendered as Jinja
+    template_fields = ("batch",)  # the mapped batch is resolved as it is, never rendered as Jinja
 
-    def __init__(self, *, job: Any, moment: str, **kwargs: Any) -> None:
+    def __init__(self, *, batch: Any, moment: str, **kwargs: Any) -> None:
         if moment not in MOMENTS:  # checked when the DAG is parsed, not when it runs
             raise ValueError(f"unknown moment {moment!r}: expected one of {tuple(MOMENTS)}")
         super().__init__(**kwargs)
-        self.job = job
+        self.batch = batch
         self.moment = moment
 
     def execute(self, context: Any) -> str:
-        target = MOMENTS[self.moment](self.job)
+        target = MOMENTS[self.moment](self.batch)
         if timezone.utcnow() >= timezone.parse(target):
             self.log.info("%s (%s) has already passed; nothing to wait for", target, self.moment)
             return target
@@ -44,4 +44,4 @@ class WaitForClientMoment(BaseSensorOperator):
         return target
 
     def poke(self, context: Any) -> bool:  # required by the base class; ``execute`` never pokes
-        raise NotImplementedError("WaitForClientMoment defers instead of poking")
+        raise NotImplementedError("WaitForBatchMoment defers instead of poking")

@@ -962,7 +962,7 @@ def per_task_table(run: ServiceRun, in_process: dict[str, float]) -> list[str]:
              "| outside our code s per TI (mean / p95) | queue s (mean / p95) | peak MB (TIs sampled) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in per_task(run):
-        stage = stage_of.get(row["task"].rpartition(".")[2])  # bill_client.extract: extract
+        stage = stage_of.get(row["task"].rpartition(".")[2])  # bill_batch.decide_lists: extract
         inproc = f"{in_process[stage]:.1f}" + (" (both emails)" if stage == "deliver" else "") \
             if stage in in_process else ""
         outside = (f"{row['outside_mean']:.2f} / {row['outside_p95']:.2f}"

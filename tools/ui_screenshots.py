@@ -217,9 +217,9 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
         dialog_showing("Sokrio DMS monthly billing")
         save("dag_docs", dialog=True)
 
-        show(f"/dags/{BILLING_DAG}/runs/{run_id}", "bill_client")
+        show(f"/dags/{BILLING_DAG}/runs/{run_id}", "bill_batch")
         save("run")
-        show(f"/dags/{BILLING_DAG}/runs/{run_id}/tasks/group/bill_client", "deliver_invoice")
+        show(f"/dags/{BILLING_DAG}/runs/{run_id}/tasks/group/bill_batch", "issue_and_deliver_invoices")
         save("task_instances")  # the run's client tasks, each labelled with its client code
 
         show(f"/dags/{OBJECTION_DAG}", OBJECTION_DAG)

@@ -3,8 +3,9 @@
 -- is left out when its created_at is not before the month's end: later, NULL, or unreadable
 -- (julianday() NULL; timestamp_audit.sqlite.sql names it too).
 --
--- Bound parameters as in user_facts.sqlite.sql (client_id, period_end, end_prefilter).
+-- Bound parameters as in user_facts.sqlite.sql (client_ids, period_end, end_prefilter).
 SELECT
+    u.client_id,
     u.id                                         AS user_id,
     u.created_at,
     julianday(u.created_at) IS NOT NULL          AS created_readable,
@@ -21,8 +22,8 @@ SELECT
                AND julianday(substr(sc.changed_at, 1, 19) || ltrim(substr(sc.changed_at, 20), '.0123456789')) < julianday(:period_end))
                                                  AS status_changed_before_end
 FROM users u
-WHERE u.client_id = :client_id
+WHERE u.client_id IN :client_ids
   -- IS NOT 1: false or NULL, the exact complement of user_facts.sqlite.sql's condition
   AND (u.created_at < :end_prefilter
        AND julianday(substr(u.created_at, 1, 19) || ltrim(substr(u.created_at, 20), '.0123456789')) < julianday(:period_end)) IS NOT 1
-ORDER BY u.id
+ORDER BY u.client_id, u.id

@@ -1,4 +1,4 @@
--- SQLite only: every timestamp of one client's users that the billing rule compares
+-- SQLite only: every timestamp of a batch of clients' users that the billing rule compares
 -- (users.created_at, users.deleted_at, user_status_changes.changed_at, user_logins.logged_in_at)
 -- and that cannot be read as one UTC instant. Each row found fails the client's validation,
 -- named by table, column, user id and value (contract section 8).
@@ -14,27 +14,27 @@
 -- The common shape 'YYYY-MM-DD HH:MM:SS' is settled by one comparison; only other text gets the
 -- detailed checks. A NULL created_at is left to reconciliation.sql.
 --
--- Bound parameter: client_id.
-WITH stamps (table_name, column_name, user_id, value) AS (
-    SELECT 'users', 'created_at', u.id, u.created_at
+-- Bound parameter: client_ids (the batch's clients, expanded to one bound value each).
+WITH stamps (client_id, table_name, column_name, user_id, value) AS (
+    SELECT u.client_id, 'users', 'created_at', u.id, u.created_at
       FROM users u
-     WHERE u.client_id = :client_id
+     WHERE u.client_id IN :client_ids
     UNION ALL
-    SELECT 'users', 'deleted_at', u.id, u.deleted_at
+    SELECT u.client_id, 'users', 'deleted_at', u.id, u.deleted_at
       FROM users u
-     WHERE u.client_id = :client_id
+     WHERE u.client_id IN :client_ids
     UNION ALL
-    SELECT 'user_status_changes', 'changed_at', sc.user_id, sc.changed_at
+    SELECT u.client_id, 'user_status_changes', 'changed_at', sc.user_id, sc.changed_at
       FROM users u
       JOIN user_status_changes sc ON sc.user_id = u.id
-     WHERE u.client_id = :client_id
+     WHERE u.client_id IN :client_ids
     UNION ALL
-    SELECT 'user_logins', 'logged_in_at', l.user_id, l.logged_in_at
+    SELECT u.client_id, 'user_logins', 'logged_in_at', l.user_id, l.logged_in_at
       FROM users u
       JOIN user_logins l ON l.user_id = u.id
-     WHERE u.client_id = :client_id
+     WHERE u.client_id IN :client_ids
 )
-SELECT table_name, column_name, user_id, typeof(value) AS stored_type, CAST(value AS TEXT) AS value
+SELECT client_id, table_name, column_name, user_id, typeof(value) AS stored_type, CAST(value AS TEXT) AS value
   FROM stamps
  WHERE value IS NOT NULL
    -- The common shape, cheaply: exactly the text SQLite writes for the instant it reads.
@@ -52,4 +52,4 @@ SELECT table_name, column_name, user_id, typeof(value) AS stored_type, CAST(valu
             OR CASE WHEN substr(value, 20, 1) = '.' THEN ltrim(substr(value, 21), '0123456789')
                     ELSE substr(value, 20) END GLOB '[+-][0-9][0-9]:[0-9][0-9]')
        )
- ORDER BY table_name, column_name, user_id
+ ORDER BY client_id, table_name, column_name, user_id

@@ -1,11 +1,11 @@
--- One row per user of one client who exists before the billing month ends: who the user is,
+-- One row per user of a batch of clients who exists before the billing month ends: who the user is,
 -- the status in force at the month's end according to the status history, and the login
 -- facts the billing rule needs, computed here so that only one row per user leaves the
 -- database (contract section 2). Portable: SQLite, PostgreSQL, MySQL/MariaDB.
 --
 -- Bound parameters (timestamps as UTC text 'YYYY-MM-DD HH:MM:SS'; not written with their
 -- colon here, because drivers would count a colon-name in a comment as a parameter):
---   client_id    clients.id
+--   client_ids   clients.id of the batch's clients (expanded to one bound value each)
 --   period_end   first instant after the month, local midnight in the client's timezone
 --   login_start  first instant whose logins count (the month's start; 16 April in April 2023)
 --
@@ -51,6 +51,6 @@ SELECT
        FROM user_status_changes sc
       WHERE sc.user_id = u.id)             AS newest_status_change_at
 FROM users u
-WHERE u.client_id = :client_id
+WHERE u.client_id IN :client_ids
   AND u.created_at < :period_end
-ORDER BY u.id
+ORDER BY u.client_id, u.id

@@ -29,7 +29,7 @@
 -- user's logins instead took four times as long (docs/benchmarks.md).
 --
 -- Bound parameters (not written with their colon here: drivers would count it as a parameter):
---   client_id, period_end, login_start   as in user_facts.sql
+--   client_ids, period_end, login_start  as in user_facts.sql
 --   end_prefilter                        the date two days after period_end, 'YYYY-MM-DD'
 --   start_prefilter                      the date two days before login_start, 'YYYY-MM-DD'
 --   near_end                             the UTC date of period_end less a day, 'YYYY-MM-DD'
@@ -99,7 +99,7 @@ LEFT JOIN user_status_changes h
                          < julianday(:period_end)
                    ORDER BY julianday(sc.changed_at) DESC, sc.id DESC
                    LIMIT 1)
-WHERE u.client_id = :client_id
+WHERE u.client_id IN :client_ids
   AND u.created_at < :end_prefilter
   AND julianday(substr(u.created_at, 1, 19) || ltrim(substr(u.created_at, 20), '.0123456789')) < julianday(:period_end)
-ORDER BY u.id
+ORDER BY u.client_id, u.id

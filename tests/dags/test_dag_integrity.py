@@ -76,10 +76,23 @@ def test_schedule_yields_calendar_months_in_dhaka() -> None:
 
 def test_a_clients_invoice_waits_for_its_list_to_be_out() -> None:
     """The invoice is built from the list the client got: a list that failed to go out (a
-    refused email, a mail outage) holds the invoice back."""
+    refused email, a mail outage) holds the invoice back (inside a batch, the invoices take only
+    the clients whose list went out: ``listed``)."""
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
-    in_group = {t for t in dag.get_task("bill_client.wait_for_invoice_day").upstream_task_ids if "." in t}
-    assert in_group == {"bill_client.deliver_list"}  # besides plan_run, which maps the jobs
-    assert "bill_client.wait_for_invoice_day" in dag.get_task("bill_client.issue_invoice").upstream_task_ids
+    in_group = {t for t in dag.get_task("bill_batch.wait_for_invoice_day").upstream_task_ids if "." in t}
+    assert in_group == {"bill_batch.deliver_lists"}  # besides plan_run, which maps the batches
+    invoices = dag.get_task("bill_batch.issue_and_deliver_invoices")
+    assert {"bill_batch.wait_for_invoice_day", "bill_batch.deliver_lists"} <= invoices.upstream_task_ids
+    assert invoices.op_kwargs["listed"].operator.task_id == "bill_batch.deliver_lists"
+
+
+def test_the_dms_and_the_mail_relay_are_reached_through_pools() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
+    pools = {task.task_id: task.pool for task in dag.tasks}
+    assert pools["bill_batch.decide_lists"] == "dms_source"
+    assert pools["bill_batch.deliver_lists"] == pools["bill_batch.issue_and_deliver_invoices"] == "smtp"
+    assert dag.get_task("bill_batch.deliver_lists").retries >= 2 and dag.get_task("finance_summary").retries >= 2

@@ -79,7 +79,7 @@ def test_a_month_triggered_through_the_api_delivers_every_email_once(service_run
     service, run_id = service_run.service, service_run.run_id
     assert service_run.state == "success", service.task_states(DAG_ID, run_id)
     states = service.task_states(DAG_ID, run_id)
-    assert states["bill_client.deliver_invoice[1]"] == "success", states
+    assert states["bill_batch.issue_and_deliver_invoices[1]"] == "success", states
     assert len(service.alive_pids()) >= 4
 
     kinds = Counter(_kind(m) for m in service_run.outbox.messages)
@@ -99,7 +99,7 @@ def test_every_mapped_client_task_is_labelled_with_its_client_code(service_run: 
     labels: dict[int, set[str]] = {}
     for ti in mapped:
         labels.setdefault(ti["map_index"], set()).add(ti["rendered_map_index"])
-    assert {ti["task_id"] for ti in mapped} >= {"bill_client.wait_for_month_close", "bill_client.deliver_invoice"}
+    assert {ti["task_id"] for ti in mapped} >= {"bill_batch.wait_for_month_close", "bill_batch.issue_and_deliver_invoices"}
     assert sorted(label for values in labels.values() for label in values) == sorted(CLIENTS), labels
 
 
@@ -163,7 +163,7 @@ def test_the_ui_shows_the_dag_its_docs_its_run_and_the_objection_form(
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
     assert "Latest Run" in texts["dag"]
     assert "Nothing is ever sent or invoiced twice" in texts["dag_docs"]  # the DAG's doc_md
-    assert "bill_client.deliver_invoice" in texts["run"]
+    assert "bill_batch.issue_and_deliver_invoices" in texts["run"]
     for client in CLIENTS:  # the run's task list names each mapped task's client, not 0 and 1
         assert client in texts["task_instances"], (client, texts["task_instances"][:1500])
     assert "datateam" in texts["run"]  # Triggering User

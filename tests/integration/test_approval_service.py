@@ -116,7 +116,7 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
 
     assert service.wait(DAG_ID, run_id, timeout=300) == "success", service.task_states(DAG_ID, run_id)
     states = service.task_states(DAG_ID, run_id)
-    assert sorted(state for task, state in states.items() if task.startswith("bill_client.issue_invoice")) \
+    assert sorted(state for task, state in states.items() if task.startswith("bill_batch.issue_and_deliver_invoices")) \
         == ["skipped", "success"]
     assert clients_of(tagged(outbox, month, "invoice")) == ["MEGHNA"]
     held = _held_alerts(outbox, month)
@@ -150,7 +150,7 @@ def test_with_on_timeout_hold_a_run_nobody_answers_holds_every_invoice(approvals
     assert [i.invoice_number for i in month_invoices(ledger, month)] == []  # no invoice issued,
     assert [m["Subject"] for m in tagged(outbox, month, "invoice")] == []  # none sent,
     states = service.task_states(DAG_ID, run_id)
-    issued = {task: state for task, state in states.items() if task.startswith("bill_client.issue_invoice")}
+    issued = {task: state for task, state in states.items() if task.startswith("bill_batch.issue_and_deliver_invoices")}
     assert sorted(issued.values()) == ["skipped", "skipped"], issued
     decision = run_decision(ledger, run_id)
     assert (decision.held, decision.decided_by, decision.asked) == (tuple(CLIENTS), "timeout", True), decision

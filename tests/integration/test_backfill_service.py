@@ -46,7 +46,7 @@ DAG_ID = "dms_monthly_billing"
 MONTHS = ["2023-05", "2023-06", "2023-07"]
 # The 1sts of the first and last month, 00:00 in Dhaka (the schedule's zone): the README's command.
 FROM_DATE, TO_DATE = "2023-05-01T00:00:00+06:00", "2023-07-01T00:00:00+06:00"
-GATED = ("bill_client.", "finance_summary", "report")  # the tasks that bill: inside the turn
+GATED = ("bill_batch.", "finance_summary", "report")  # the tasks that bill: inside the turn
 
 
 @dataclass

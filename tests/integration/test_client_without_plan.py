@@ -74,9 +74,9 @@ def test_a_client_without_a_plan_gets_its_list_the_data_team_is_told_and_its_inv
     assert sent.index(told) < first_invoice  # told with the lists, before any invoice
 
     states = {(ti.task_id, ti.rendered_map_index): ti.state for ti in run.get_task_instances()}
-    assert states[("bill_client.deliver_list", "KOLKATA1")] == "success"
-    assert states[("bill_client.issue_invoice", "KOLKATA1")] == "failed"
-    assert states[("bill_client.issue_invoice", "DHAKA1")] == "success"
+    assert states[("bill_batch.deliver_lists", "KOLKATA1")] == "success"
+    assert states[("bill_batch.issue_and_deliver_invoices", "KOLKATA1")] == "failed"
+    assert states[("bill_batch.issue_and_deliver_invoices", "DHAKA1")] == "success"
     assert run.state == "failed"
     failure = _one(sent, "alert", "KOLKATA1", "issue_invoice")
     assert KEY in _text(failure)  # the failed task names the key

@@ -67,11 +67,11 @@ def delivered(airflow_db, tmp_path_factory: pytest.TempPathFactory) -> Delivered
         run = run_dag({"billing_month": str(MAY), "clients": ["DHAKA1", "KOLKATA1"], "deliver": True})
         instances = run.get_task_instances()
         client_of = {ti.map_index: ti.rendered_map_index
-                     for ti in instances if ti.task_id == "bill_client.extract"}  # labelled: it ran
+                     for ti in instances if ti.task_id == "bill_batch.decide_lists"}  # labelled: it ran
         engine = ledger_engine(default_ledger_url())
         return Delivered(
             state=run.state,
-            states={(ti.task_id.removeprefix("bill_client."), client_of.get(ti.map_index, "")): ti.state
+            states={(ti.task_id.removeprefix("bill_batch."), client_of.get(ti.map_index, "")): ti.state
                     for ti in instances},
             received=[(message, [address.lower() for address in rcpt_tos])
                       for message, (_, rcpt_tos) in zip(server.messages, server.envelopes, strict=True)],

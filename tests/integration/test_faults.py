@@ -242,8 +242,8 @@ def test_extraction_is_retried_and_data_errors_are_not(airflow_db) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["dms_monthly_billing"]
-    assert dag.get_task("bill_client.extract").retries >= 2
-    for task_id in ("bill_client.deliver_list", "bill_client.deliver_invoice", "finance_summary"):
+    assert dag.get_task("bill_batch.decide_lists").retries >= 2
+    for task_id in ("bill_batch.deliver_lists", "bill_batch.issue_and_deliver_invoices", "finance_summary"):
         task = dag.get_task(task_id)  # a stale claim blocks a send for the lease: the retries outlast it
         assert task.retries * task.retry_delay > CLAIM_LEASE, task_id
 
@@ -499,7 +499,7 @@ def _client_task_spans(metadata: Path) -> list[tuple[datetime, datetime]]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT start_date, end_date FROM task_instance "
-            "WHERE task_id LIKE 'bill_client.%' AND start_date IS NOT NULL AND end_date IS NOT NULL"
+            "WHERE task_id LIKE 'bill_batch.%' AND start_date IS NOT NULL AND end_date IS NOT NULL"
         )).all()
     engine.dispose()
     assert rows, f"no client task ran in {metadata}"

@@ -94,19 +94,20 @@ def test_delivery_sends_each_email_once_and_bad_data_stops_only_its_client(
 
     states = _states(run)
     assert run.state == "failed"
-    assert states[("bill_client.validate", 0)] == "failed"  # BROKEN sorts first
+    assert states[("bill_batch.decide_lists", 0)] == "failed"  # BROKEN sorts first
     # In-process (airflow dags test), nobody could answer finance's approval: not asked, recorded.
     assert states[("approve_invoices", -1)] == "success"
     decision = run_decision(_ledger(), run.run_id)
     assert decision.held == () and decision.decided_by.startswith("not asked: an in-process run")
     # Every client task that ran, the waits included, is labelled with its client in the UI.
     labels = {(ti.task_id, ti.map_index): ti.rendered_map_index for ti in run.get_task_instances()
-              if ti.task_id.startswith("bill_client.") and ti.state not in ("upstream_failed", "skipped")}
+              if ti.task_id.startswith("bill_batch.") and ti.state not in ("upstream_failed", "skipped")}
     assert {label for (task_id, index), label in labels.items() if index == 0} == {"BROKEN"}
-    assert labels[("bill_client.wait_for_month_close", 1)] == labels[("bill_client.deliver_invoice", 1)] == "DHAKA1"
-    assert {labels[(task, 2)] for task in ("bill_client.wait_for_invoice_day", "bill_client.issue_invoice",
-                                            "bill_client.deliver_invoice", "bill_client.extract")} == {"KOLKATA1"}
-    assert states[("bill_client.deliver_invoice", 1)] == states[("bill_client.deliver_invoice", 2)] == "success"
+    invoices = "bill_batch.issue_and_deliver_invoices"
+    assert labels[("bill_batch.wait_for_month_close", 1)] == labels[(invoices, 1)] == "DHAKA1"
+    assert {labels[(task, 2)] for task in ("bill_batch.wait_for_invoice_day", invoices, "bill_batch.deliver_lists",
+                                           "bill_batch.decide_lists")} == {"KOLKATA1"}
+    assert states[(invoices, 1)] == states[(invoices, 2)] == "success"
     broken = client_month_paths(str(MAY), "BROKEN", data_root)
     assert not broken.billable_csv.exists()
     problem = {o.client_code: o for o in collect(str(MAY), ["BROKEN"], data_root)}["BROKEN"].problem
@@ -172,7 +173,7 @@ def test_a_mail_server_outage_fails_the_run_and_the_rerun_sends_what_is_missing(
     outbox.stop()
     failed = _run(conf)
     assert failed.state == "failed"
-    assert _states(failed)[("bill_client.deliver_list", 0)] == "failed"
+    assert _states(failed)[("bill_batch.deliver_lists", 0)] == "failed"
     assert {r["state"] for r in delivery_log(_ledger(), str(MAY))} == {"failed"}
 
     outbox.start()

@@ -99,7 +99,7 @@ def _state_in_ledger(gate: Turns, run_id: str) -> str | None:
 def _holds(gate: Turns, run_id: str) -> None:
     """``run_id`` took the turn and now waits for its month to close, holding it."""
     wait_for_task(gate.service, DAG_ID, run_id, GATE, {"success"})
-    wait_for_task(gate.service, DAG_ID, run_id, "bill_client.wait_for_month_close[0]", {"deferred"})
+    wait_for_task(gate.service, DAG_ID, run_id, "bill_batch.wait_for_month_close[0]", {"deferred"})
     assert _state_in_ledger(gate, run_id) == HOLDING
 
 

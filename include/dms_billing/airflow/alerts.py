@@ -1,5 +1,6 @@
 """Alerting the data team when a billing task fails (what failed, for which client, and where
-the validation report is: the DAG's ``on_failure_callback``, after the last retry), and when a
+the validation report is: the DAG's ``on_failure_callback``, after the last retry; a batch
+task alerts each client it stops itself, ``each_client.py``), and when a
 scheduled month's run misses its deadline (``deadline_missed``, see ``airflow/deadline.py``).
 
 Light at import time (the DAG file imports it while parsing); the work is done when called.
@@ -13,25 +14,30 @@ from typing import Any
 from airflow.sdk.bases.notifier import BaseNotifier
 
 
-def _job(context: dict[str, Any]) -> dict[str, Any]:
-    """The mapped client's job, when the failed task belongs to one."""
+def _clients(context: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The failed task's batch (or client) as the alert names it: its label (a client's code, or a range of
+    codes), its billing month, and the client's validation report when the batch is one client."""
     task = context.get("task")
     kwargs = getattr(task, "op_kwargs", None) or {}
-    job = kwargs.get("job")
-    return job if isinstance(job, dict) else {}
+    batch = kwargs.get("batch", getattr(task, "batch", None))
+    if isinstance(kwargs.get("job"), dict):  # a task of one client (the preview's)
+        batch = {"label": kwargs["job"]["client_code"], "jobs": [kwargs["job"]]}
+    if not isinstance(batch, dict) or not batch.get("jobs"):
+        return None, None, None
+    month = batch["jobs"][0]["billing_month"]
+    only = batch["jobs"][0]["client_code"] if len(batch["jobs"]) == 1 else None
+    return batch["label"], month, report_path(month, only) if only else None
 
 
-def _report_path(job: dict[str, Any]) -> str | None:
+def report_path(billing_month: str, client_code: str) -> str | None:
     """The client-month's validation report, if validation has run."""
-    if not job:
-        return None
     from include.dms_billing.outputs.paths import client_month_paths
 
-    report = client_month_paths(job["billing_month"], job["client_code"]).report_dir / "data_docs" / "index.html"
+    report = client_month_paths(billing_month, client_code).report_dir / "data_docs" / "index.html"
     return str(report) if report.exists() else None
 
 
-def _send_alert(**fields: Any) -> None:
+def send_alert(**fields: Any) -> None:
     """The data team's alert email (``mail.messages.alert_email``), sent now."""
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.core.config import load_config
@@ -45,17 +51,21 @@ class BillingAlertNotifier(BaseNotifier):
     """Emails the data team (``delivery.data_team`` in the billing configuration)."""
 
     def notify(self, context: dict[str, Any]) -> None:
-        ti = context["ti"]
-        job = _job(context)
+        from include.dms_billing.airflow.each_client import ClientsFailed
+
         error = context.get("exception")
-        _send_alert(
+        if isinstance(error, ClientsFailed):
+            return  # each of the batch's clients was alerted already, with its own error
+        ti = context["ti"]
+        clients, month, report = _clients(context)
+        send_alert(
             dag_id=ti.dag_id,
             task_id=ti.task_id,
             run_id=ti.run_id,
-            client_code=job.get("client_code"),
-            billing_month=job.get("billing_month"),
+            client_code=clients,
+            billing_month=month,
             error=str(error) if error else "the task failed (see its log)",
-            report_path=_report_path(job),
+            report_path=report,
             log_url=getattr(ti, "log_url", None),
         )
 
@@ -74,7 +84,7 @@ def deadline_missed(context: dict[str, Any]) -> None:
     if run["run_type"] != "scheduled":
         return
     month = BillingMonth.containing(datetime.fromisoformat(run["data_interval_start"]))
-    _send_alert(
+    send_alert(
         dag_id=run["dag_id"],
         task_id="deadline",
         run_id=run["dag_run_id"],

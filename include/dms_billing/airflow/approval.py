@@ -5,9 +5,10 @@ the UI's Required actions.
 Only runs that deliver wait for an answer. A run that does not deliver, a run with
 ``approval.enabled: false`` and a run executed in-process by ``airflow dags test`` (no UI, so
 nobody could answer) record "not asked" and go on. The answer (or the timeout's default) is
-recorded in the ledger with who gave it; the held clients' ``issue_invoice`` reads it and skips.
-The skip happens inside each client's own task, not by the operator skipping downstream tasks,
-so it stops exactly the held clients' invoices in the mapped group (apache/airflow#67265).
+recorded in the ledger with who gave it; each batch's ``issue_and_deliver_invoices`` reads it and
+leaves the held clients out (skipped when it holds them all). This happens inside the batch's own
+task, not by the operator skipping downstream tasks, so it stops exactly the held clients'
+invoices in the mapped group (apache/airflow#67265).
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ class FinanceApproval(HITLOperator):
         self.plan_task_id = plan_task_id
 
     def _jobs(self, context: Any) -> list:
-        from include.dms_billing.core.jobs import ClientJob
+        from include.dms_billing.core.batches import ClientBatch
 
         plan = context["ti"].xcom_pull(task_ids=self.plan_task_id) or []
-        return [ClientJob.from_dict(item["job"]) for item in plan]
+        return [job for item in plan for job in ClientBatch.from_dict(item["batch"]).jobs]
 
     @staticmethod
     def _not_asking(job: Any, config: Any, dag_run: Any) -> str | None:

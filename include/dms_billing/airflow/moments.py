@@ -1,33 +1,38 @@
-"""The moments of a client's month the wait sensor can wait for, by name.
+"""The moments of a batch's month the wait sensor can wait for, by name.
 
 Light to import (the sensor checks names against ``MOMENTS`` when the DAG is parsed); each
-function imports what it needs when the task runs.
+function imports what it needs when the task runs. A batch's clients share their moments
+(``core/batches.py``); each client is checked again here, and the batch waits for the latest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.batches import ClientBatch
 
 
-def month_closes_at(job: dict) -> str:
-    """The client's local month end (ISO, UTC); its code, timezone and addresses checked first."""
+def month_closes_at(batch: dict) -> str:
+    """The clients' local month end (ISO, UTC); each client's code, timezone and addresses checked first."""
     from include.dms_billing.airflow.resources import fail_without_retry
     from include.dms_billing.flows import moments
 
     with fail_without_retry():
-        return moments.month_closes_at(ClientJob.from_dict(job))
+        return max(moments.month_closes_at(job) for job in ClientBatch.from_dict(batch).jobs)
 
 
-def invoice_day(job: dict) -> str:
-    """00:00 local on the client's first working day after the month (ISO)."""
+def invoice_day(batch: dict) -> str:
+    """00:00 local on the clients' first working day after the month (ISO)."""
+    from datetime import datetime
+
     from include.dms_billing.airflow.resources import fail_without_retry
     from include.dms_billing.core.config import load_config
     from include.dms_billing.flows import moments
 
+    config = load_config()
     with fail_without_retry():
-        return moments.invoice_day(ClientJob.from_dict(job), load_config())
+        days = [moments.invoice_day(job, config) for job in ClientBatch.from_dict(batch).jobs]
+    return max(days, key=datetime.fromisoformat)
 
 
 MOMENTS: Mapping[str, Callable[[dict], str]] = {"month_closes_at": month_closes_at, "invoice_day": invoice_day}

@@ -15,107 +15,146 @@ from typing import Any
 
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.core.config import load_config
+from include.dms_billing.core.batches import ClientBatch
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 from include.dms_billing.outputs.storage import storage_path
 
 RUN_SUMMARY_KEY = "run_summary"  # the report task's XCom: the run's summary, as the UI shows it
+BATCH_GROUP = "bill_batch"
+# The batch tasks that may stop a client alone (their XCom ``client_failures``), read by ``report``.
+BATCH_TASKS = tuple(f"{BATCH_GROUP}.{task}" for task in ("decide_lists", "deliver_lists", "issue_and_deliver_invoices"))
 
 
-def _client(job: dict) -> tuple[ClientJob, ClientMonthPaths]:
-    client = ClientJob.from_dict(job)
-    return client, client_month_paths(client.billing_month, client.client_code)
+def _batch(batch: dict) -> tuple[ClientJob, ...]:
+    return ClientBatch.from_dict(batch).jobs
+
+
+def _paths(job: ClientJob) -> ClientMonthPaths:
+    return client_month_paths(job.billing_month, job.client_code)
+
+
+def _jobs(plan: list[dict]) -> list[ClientJob]:
+    """Every client of the run, from its batches."""
+    return [job for item in plan for job in _batch(item["batch"])]
 
 
 def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
          run_type: Any = None, deliver: bool | None = None, resend: bool = False) -> list[dict]:
-    """One job per client to bill, carrying the run's intent; the ledger's schema brought up to date first."""
-    from include.dms_billing.airflow.params import run_intent, run_type_name
+    """The run's clients in batches (``core/batches.py``), each job carrying the run's intent; the
+    ledger's schema brought up to date first."""
+    from include.dms_billing.airflow.params import max_batches, run_intent, run_type_name
+    from include.dms_billing.core.batches import plan_batches
     from include.dms_billing.core.jobs import (
         check_backfill_conf,
         plan_clients,
         requested_codes,
         resolve_billing_month,
     )
+    from include.dms_billing.flows.moments import batch_key
     from include.dms_billing.ledger.db import migrate
-    from include.dms_billing.source.clients import fetch_clients
+    from include.dms_billing.source.clients import fetch_clients, fetch_user_counts
 
     with fail_without_retry():
         check_backfill_conf(billing_month, run_type_name(run_type))
         month = resolve_billing_month(billing_month, data_interval_start)
         codes = requested_codes(clients)
         config = load_config()  # a broken configuration stops the run before any client starts
+    engine = source_engine()
     with fail_without_retry():
-        jobs = plan_clients(fetch_clients(source_engine()), codes, month, config,
-                            run_intent(deliver, resend, run_type))
+        jobs = plan_clients(fetch_clients(engine), codes, month, config, run_intent(deliver, resend, run_type))
+    users = fetch_user_counts(engine)
+    by_id = {job.client_code: users.get(job.client_id, 0) for job in jobs}
+    batches = plan_batches(jobs, {job.client_code: batch_key(job, config) for job in jobs}, by_id, max_batches())
     migrate(ledger())
-    return [{"job": job.to_dict()} for job in jobs]
+    return [{"batch": batch.to_dict()} for batch in batches]
 
 
-def extract(job: dict) -> int:
-    from include.dms_billing.flows import list_steps
-
-    client, paths = _client(job)
-    return list_steps.extract_step(source_engine(), client, paths)
-
-
-def validate(job: dict) -> str:
-    from include.dms_billing.flows import list_steps
-
-    client, paths = _client(job)
-    with fail_without_retry():
-        outcome = list_steps.validate_or_stop(client, paths, load_config())
-    return str(outcome.report_path)
-
-
-def decide(job: dict, report: str, run_id: str) -> dict:
-    """The client's list; for a month already billed (sealed), a recomputation kept beside it as
-    a revision when it differs, and the data team and finance told once per revision. A client
-    without a plan keeps its list (it goes out without a price) and the data team is told now."""
+def decide_lists(batch: dict, run_id: str) -> dict[str, dict]:
+    """The batch's clients extracted in one query of each kind, then each client validated (in as
+    few suite runs as the data allows) and its list decided; a client whose data fails stops alone.
+    For a month already billed (sealed), a recomputation kept beside it as a revision when it
+    differs, and the data team and finance told once per revision. A client without a plan keeps
+    its list (it goes out without a price) and the data team is told now."""
+    from include.dms_billing.airflow.each_client import for_each_client
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.flows import delivery_steps, list_steps, plan_alert
 
-    client, paths = _client(job)
-    engine, config = ledger(), load_config()
-    with fail_without_retry():
-        summary, found = list_steps.decide_month(engine, client, paths, config, storage_path(report), run_id)
-    plan_alert.missing_plan_alert_step(client, config, run_id, send_message)
-    if found is None:
-        return {"billable": summary.billable, **summary.by_reason, "sealed": False}
-    delivery_steps.revision_alert_step(engine, client, paths, config, run_id, found, send_message)
-    return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
+    ti = _current_ti()
+    jobs = _batch(batch)
+    config, engine = load_config(), ledger()
+    list_steps.extract_batch_step(source_engine(), [(job, _paths(job)) for job in jobs])
+    outcomes = list_steps.validate_batch_step([(job, _paths(job)) for job in jobs], config)
+
+    def decide(job: ClientJob) -> dict:
+        outcome = outcomes[job.client_code]
+        if not outcome.success:
+            raise list_steps.ValidationFailed(outcome)
+        paths = _paths(job)
+        summary, found = list_steps.decide_month(engine, job, paths, config, outcome.report_path, run_id)
+        plan_alert.missing_plan_alert_step(job, config, run_id, send_message)
+        if found is None:
+            return {"billable": summary.billable, **summary.by_reason, "sealed": False}
+        delivery_steps.revision_alert_step(engine, job, paths, config, run_id, found, send_message)
+        return {"billable": summary.billable, **summary.by_reason, "sealed": True, "revision": found.revision}
+
+    return for_each_client(ti, "validate and decide", jobs, decide, retried=False)
 
 
-def issue_invoice(job: dict, run_id: str) -> dict:
-    """The client's invoice, unless finance held it in this run (the task is then skipped)."""
+def deliver_lists(batch: dict, ready: dict, run_id: str) -> dict[str, str | None]:
+    """Day 1, for the clients whose list was decided (``ready``): each list emailed
+    unless the ledger says it went already (its Message-ID), or, when the run does not deliver,
+    kept unsent under ``archive/`` (its path)."""
+    from include.dms_billing.airflow.each_client import for_each_client
+
+    ti = _current_ti()
+    jobs = [job for job in _batch(batch) if job.client_code in ready]
+    return for_each_client(ti, "deliver the list", jobs, lambda job: _deliver(DeliveryKind.LIST, job, run_id),
+                           retried=True)
+
+
+def issue_and_deliver_invoices(batch: dict, listed: dict, run_id: str) -> dict[str, dict]:
+    """For the clients whose list went out (``listed``), unless finance held them in this run: the
+    invoice issued (or found: the ledger issues once), then emailed once or kept unsent. When
+    finance held every client of the batch, the task is skipped."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from include.dms_billing.airflow.each_client import for_each_client
     from include.dms_billing.flows import approval_steps, delivery_steps
 
-    client, paths = _client(job)
-    engine = ledger()
-    held = approval_steps.held_by(engine, client, run_id)
-    if held is not None:
-        raise AirflowSkipException(f"{client.client_code} {client.billing_month}: invoice held by "
-                                   f"{held.decided_by}; approve it by re-running the month for this client")
-    with fail_without_retry():
-        invoice = delivery_steps.issue_invoice_step(engine, client, paths, load_config(), run_id).invoice
-    return {"invoice_number": invoice.invoice_number, "total": str(invoice.total), "currency": invoice.currency}
+    ti = _current_ti()
+    engine, config = ledger(), load_config()
+    jobs = [job for job in _batch(batch) if job.client_code in listed]
+    held = {job.client_code: decision for job in jobs
+            if (decision := approval_steps.held_by(engine, job, run_id)) is not None}
+    for code, decision in held.items():
+        print(f"{code} {jobs[0].billing_month}: invoice held by {decision.decided_by}; approve it by re-running "
+              f"the month for this client")
+    if jobs and len(held) == len(jobs):
+        raise AirflowSkipException(f"{', '.join(held)}: invoices held by {next(iter(held.values())).decided_by}; "
+                                   "approve them by re-running the month for these clients")
+
+    def invoice(job: ClientJob) -> dict:
+        issued = delivery_steps.issue_invoice_step(engine, job, _paths(job), config, run_id).invoice
+        return {"invoice_number": issued.invoice_number, "total": str(issued.total), "currency": issued.currency,
+                "delivered": _deliver(DeliveryKind.INVOICE, job, run_id)}
+
+    return for_each_client(ti, "issue and deliver the invoice", [j for j in jobs if j.client_code not in held],
+                           invoice, retried=True)
 
 
-def deliver(kind: str, job: dict, run_id: str) -> str | None:
+def _deliver(kind: str, client: ClientJob, run_id: str) -> str | None:
     """Send the client's list or invoice unless the ledger says it went already (its Message-ID),
     or, when the run does not deliver, keep the email unsent under ``archive/`` (its path)."""
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.flows import delivery_steps
 
-    client, paths = _client(job)
-    with fail_without_retry():
-        if not client.intent.deliver:
-            return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
-        step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
-        return step(ledger(), client, paths, load_config(), run_id, client.intent.resend, send_message).message_id
+    paths = _paths(client)
+    if not client.intent.deliver:
+        return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
+    step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
+    return step(ledger(), client, paths, load_config(), run_id, client.intent.resend, send_message).message_id
 
 
 def finance_summary(plan: list[dict], run_id: str) -> str | None:
@@ -123,9 +162,10 @@ def finance_summary(plan: list[dict], run_id: str) -> str | None:
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.flows import delivery_steps
 
-    if not plan:
+    jobs = _jobs(plan)
+    if not jobs:
         return None
-    first = ClientJob.from_dict(plan[0]["job"])
+    first = jobs[0]
     path, _ = delivery_steps.finance_summary_step(
         ledger(), first.billing_month, load_config(),
         deliver=first.intent.deliver, run_id=run_id, resend=first.intent.resend, send=send_message,
@@ -135,31 +175,42 @@ def finance_summary(plan: list[dict], run_id: str) -> str | None:
 
 def report(plan: list[dict], run_id: str) -> None:
     """Print every client's counts, warnings and outputs, hand the run's summary to the UI (the
-    XCom ``run_summary``), then fail the run if any client has no list. The clients finance held
-    in this run are named, with who held them (the ledger's approval decision)."""
+    XCom ``run_summary``), then fail the run if any client has no list or was stopped at any step
+    of its batch (the batch tasks' ``client_failures``). The clients finance held in this run are
+    named, with who held them (the ledger's approval decision)."""
+    from include.dms_billing.airflow.each_client import FAILURES_KEY
     from include.dms_billing.ledger.approvals import run_decision
     from include.dms_billing.outputs.run_report import collect, render, summary
 
-    if not plan:
+    jobs = _jobs(plan)
+    if not jobs:
         return
-    month = plan[0]["job"]["billing_month"]
-    outcomes = collect(month, [p["job"]["client_code"] for p in plan])
+    month = jobs[0].billing_month
+    outcomes = collect(month, [job.client_code for job in jobs])
     decision = run_decision(ledger(), run_id)
     held = {code: f"held by {decision.decided_by}" for code in decision.held} if decision else {}
     print(render(month, outcomes, held))
     _show_in_ui(RUN_SUMMARY_KEY, summary(month, outcomes, held))
-    failed = [f"{o.client_code}: {o.problem}" for o in outcomes if o.summary is None]
+    stopped: dict[str, str] = {}
+    for pushed in _current_ti().xcom_pull(task_ids=list(BATCH_TASKS), key=FAILURES_KEY) or []:
+        stopped.update(pushed or {})
+    failed = [f"{o.client_code}: {stopped.pop(o.client_code, o.problem)}" for o in outcomes if o.summary is None]
+    failed += [f"{code}: {error}" for code, error in sorted(stopped.items())]
     if failed:
         with fail_without_retry():
             raise ValueError(f"{len(failed)} client(s) not billed for {month}:\n" + "\n".join(failed))
 
 
+def _current_ti() -> Any:
+    from airflow.sdk import get_current_context
+
+    return get_current_context()["ti"]
+
+
 def _show_in_ui(key: str, value: dict) -> None:
     """An XCom of the running task, pushed now so that it is there even when the task then fails:
     the UI shows it in the task instance's XCom tab (the Task SDK cannot set a run's note)."""
-    from airflow.sdk import get_current_context
-
-    get_current_context()["ti"].xcom_push(key, value)
+    _current_ti().xcom_push(key, value)
 
 
 def record_objections(params: dict, run_id: str) -> list[dict]:
@@ -194,9 +245,10 @@ def wait_for_turn(plan: list[dict], ti, dag_run):
     from include.dms_billing.airflow.resources import turn_context
     from include.dms_billing.ledger.run_turns import take_turn
 
-    if not plan:
+    jobs = _jobs(plan)
+    if not jobs:
         return PokeReturnValue(is_done=True, xcom_value="no client to bill: no turn needed")
-    month = plan[0]["job"]["billing_month"]
+    month = jobs[0].billing_month
     decision = take_turn(ledger(), dag_run.run_id, month, **turn_context(ti, dag_run))
     print(f"{month}: {decision.reason}")
     return PokeReturnValue(is_done=decision.granted, xcom_value=decision.reason)

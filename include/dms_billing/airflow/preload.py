@@ -34,12 +34,14 @@ import weasyprint  # noqa: F401  (invoices and the FAQ)
 import weasyprint.text.fonts  # noqa: F401
 import xlsxwriter.worksheet  # noqa: F401
 
-from include.dms_billing.airflow import alerts, approval, monthly_tasks, params, preview_tasks, smtp  # noqa: F401
+from include.dms_billing.airflow import (  # noqa: F401
+    alerts, approval, each_client, monthly_tasks, params, preview_tasks, smtp,
+)
 from include.dms_billing.flows import approval_steps, delivery_steps, list_steps, moments, preview  # noqa: F401
 from include.dms_billing.ledger import run_turns  # noqa: F401
 from include.dms_billing.mail import approval_email, messages, preview_email, revision_email  # noqa: F401
 from include.dms_billing.outputs import charts, fonts, run_report  # noqa: F401
-from include.dms_billing.source import clients, connections, validation  # noqa: F401
+from include.dms_billing.source import batch_validation, clients, connections, validation  # noqa: F401
 
 # What is imported now is kept for good: the garbage collector of every process forked from here
 # leaves these objects alone, instead of walking them and so copying their memory page by page

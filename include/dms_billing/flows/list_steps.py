@@ -6,12 +6,14 @@ Every step reads its input from, and writes its output to, the client-month's fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.config import BillingConfig
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.rule import decide, status_from_current
@@ -22,13 +24,13 @@ from include.dms_billing.outputs.list_changes import ListChanges
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
 from include.dms_billing.outputs.storage import StoragePath, read_frame, read_table
-from include.dms_billing.source.extraction import extract_user_facts
-from include.dms_billing.source.source_checks import check_source, load_source_checks, save_source_checks
+from include.dms_billing.source.extraction import extract_batch
+from include.dms_billing.source.batch_validation import validate_batch
+from include.dms_billing.source.source_checks import check_sources, load_source_checks, save_source_checks
 from include.dms_billing.source.validation import (
     Failure,
     ValidationContext,
     ValidationOutcome,
-    validate_snapshot,
 )
 
 
@@ -46,37 +48,76 @@ def _remove_list(paths: ClientMonthPaths) -> None:
 
 
 def extract_step(engine: sa.Engine, job: ClientJob, paths: ClientMonthPaths) -> int:
-    """Snapshot the client's user facts for the month, and beside it what the snapshot cannot
-    show (unreadable timestamps, users left out); the month is being recomputed from here."""
-    _remove_list(paths)
-    paths.source_checks.unlink(missing_ok=True)  # no earlier run's checks beside this snapshot
-    rows = extract_user_facts(engine, job.client_id, job.window(), paths.snapshot)
-    save_source_checks(check_source(engine, job.client_id, job.window(), rows), paths.source_checks)
-    return rows
+    """One client's :func:`extract_batch_step`: its number of users."""
+    return extract_batch_step(engine, [(job, paths)])[job.client_code]
+
+
+def extract_batch_step(engine: sa.Engine, clients: Sequence[tuple[ClientJob, ClientMonthPaths]]) -> dict[str, int]:
+    """Snapshot each client's user facts for the month, and beside each what the snapshot cannot
+    show (unreadable timestamps, users left out); the months are being recomputed from here.
+
+    One query of each kind per month window (a batch's clients share one): each client's number
+    of users by client code.
+    """
+    by_window: dict[BillingWindow, list[tuple[ClientJob, ClientMonthPaths]]] = {}
+    for job, paths in clients:
+        _remove_list(paths)
+        paths.source_checks.unlink(missing_ok=True)  # no earlier run's checks beside this snapshot
+        by_window.setdefault(job.window(), []).append((job, paths))
+    counts: dict[str, int] = {}
+    for window, members in by_window.items():
+        rows = extract_batch(engine, window, {job.client_id: paths.snapshot for job, paths in members})
+        checks = check_sources(engine, window, rows)
+        for job, paths in members:
+            save_source_checks(checks[job.client_id], paths.source_checks)
+            counts[job.client_code] = rows[job.client_id]
+    return counts
+
+
+def _context(job: ClientJob, config: BillingConfig, now: datetime) -> ValidationContext:
+    return ValidationContext(
+        client_code=job.client_code,
+        client_id=job.client_id,
+        window=job.window(),
+        status_values=frozenset(config.status_map(job.client_code).lookup()),
+        now=now,
+    )
+
+
+def _source_failures(paths: ClientMonthPaths) -> tuple[list[Failure], dict | None]:
+    """What the extract step's source checks found, and the reconciliation to report; their
+    absence is a failure of its own."""
+    checks = load_source_checks(paths.source_checks)
+    if checks is None:
+        return [Failure("source checks saved by the extract step", None, None, [str(paths.source_checks)])], None
+    return checks.failures(), checks.summary()
+
+
+def validate_batch_step(
+    clients: Sequence[tuple[ClientJob, ClientMonthPaths]], config: BillingConfig, now: datetime | None = None
+) -> dict[str, ValidationOutcome]:
+    """Validate each client's snapshot (in as few suite runs as the data allows); each outcome
+    says whether that client may be billed, and why not. A failed client's list is removed."""
+    now = now or datetime.now(timezone.utc)
+    found = {job.client_code: _source_failures(paths) for job, paths in clients}
+    outcomes = validate_batch(
+        snapshots={job.client_code: read_frame(paths.snapshot) for job, paths in clients},
+        contexts={job.client_code: _context(job, config, now) for job, _ in clients},
+        report_dirs={job.client_code: paths.report_dir for job, paths in clients},
+        source_failures={code: failures for code, (failures, _) in found.items()},
+        reconciliations={code: reconciliation for code, (_, reconciliation) in found.items()},
+    )
+    for job, paths in clients:
+        if not outcomes[job.client_code].success:
+            _remove_list(paths)
+    return outcomes
 
 
 def validate_step(
     job: ClientJob, paths: ClientMonthPaths, config: BillingConfig, now: datetime | None = None
 ) -> ValidationOutcome:
-    """Validate the snapshot; the outcome says whether the client may be billed, and why not."""
-    status_map = config.status_map(job.client_code)
-    context = ValidationContext(
-        client_code=job.client_code,
-        client_id=job.client_id,
-        window=job.window(),
-        status_values=frozenset(status_map.lookup()),
-        now=now or datetime.now(timezone.utc),
-    )
-    snapshot = read_frame(paths.snapshot)
-    checks = load_source_checks(paths.source_checks)
-    if checks is None:
-        failures = [Failure("source checks saved by the extract step", None, None, [str(paths.source_checks)])]
-        outcome = validate_snapshot(snapshot, context, paths.report_dir, failures)
-    else:
-        outcome = validate_snapshot(snapshot, context, paths.report_dir, checks.failures(), checks.summary())
-    if not outcome.success:
-        _remove_list(paths)
-    return outcome
+    """One client's :func:`validate_batch_step`."""
+    return validate_batch_step([(job, paths)], config, now)[job.client_code]
 
 
 class ValidationFailed(ValueError):

@@ -14,6 +14,7 @@ from include.dms_billing.core.billing_month import zone
 from include.dms_billing.core.jobs import CLIENT_CODE_RE, ClientJob
 
 if TYPE_CHECKING:
+    from include.dms_billing.core.batches import BatchKey
     from include.dms_billing.core.config import BillingConfig
 
 
@@ -60,3 +61,16 @@ def invoice_day(job: ClientJob, config: BillingConfig) -> str:
 
     day = invoice_date(job.month, config.calendar(job.client_code))
     return datetime.combine(day, time(0), tzinfo=zone(job.timezone)).isoformat()
+
+
+def batch_key(job: ClientJob, config: BillingConfig) -> BatchKey:
+    """What the client's batch must share with it (``core/batches.py``): its month close, its
+    window's start and its invoice day; nothing for a client these checks refuse (it is batched
+    alone, and its wait fails naming why)."""
+    from include.dms_billing.core.batches import BatchKey
+
+    try:
+        closes = month_closes_at(job)
+        return BatchKey(closes, invoice_day(job, config), job.window().login_start.isoformat())
+    except ValueError:
+        return BatchKey(None, None)

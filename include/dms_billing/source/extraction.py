@@ -1,17 +1,21 @@
-"""Extraction: per-user facts for one client and month, streamed from the DMS into Parquet.
+"""Extraction: per-user facts for a batch of clients and their month, streamed from the DMS
+into one Parquet file per client.
 
-The database does the work (see ``include/sql/user_facts.sql``); Python only streams the
-result in chunks to a Parquet file, so memory depends on the chunk size, not on the number of
-users or logins.
+The database does the work (see ``include/sql/user_facts.sql``), in one query for the whole
+batch (its clients share one month window); Python only streams the result, ordered by client,
+in chunks to each client's Parquet file, so memory depends on the chunk size, not on the number
+of clients, users or logins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -40,10 +44,10 @@ def _utc_date(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
 
 
-def window_params(dialect: str, client_id: int, window: BillingWindow) -> dict[str, object]:
-    """The bound parameters of the per-client queries; SQLite's also get its text prefilter."""
+def window_params(dialect: str, window: BillingWindow) -> dict[str, object]:
+    """The window's bound parameters; SQLite's also get its text prefilter. The clients are
+    bound apart (:func:`batch_query`)."""
     params: dict[str, object] = {
-        "client_id": client_id,
         "period_end": db_timestamp(window.end),
         "login_start": db_timestamp(window.login_start),
     }
@@ -52,6 +56,11 @@ def window_params(dialect: str, client_id: int, window: BillingWindow) -> dict[s
         params["near_end"] = _utc_date(window.end - timedelta(days=1))
         params["start_prefilter"] = _utc_date(window.login_start - PREFILTER_MARGIN)
     return params
+
+
+def batch_query(sql: str) -> sa.TextClause:
+    """A query over a batch of clients: ``:client_ids`` expands to one bound value per client."""
+    return sa.text(sql).bindparams(sa.bindparam("client_ids", expanding=True))
 
 
 def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:
@@ -67,25 +76,49 @@ def _chunk_to_arrow(rows: Sequence[sa.Row]) -> pa.Table:
 
 
 def stream_user_facts(
-    engine: sa.Engine, client_id: int, window: BillingWindow, chunk_rows: int = CHUNK_ROWS
+    engine: sa.Engine, client_ids: Sequence[int], window: BillingWindow, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[pa.Table]:
-    """Yield the client's user facts for ``window`` as Arrow tables of at most ``chunk_rows``."""
-    params = window_params(engine.dialect.name, client_id, window)
+    """Yield the clients' user facts for ``window``, by client and user id, as Arrow tables of at
+    most ``chunk_rows``."""
+    params = {**window_params(engine.dialect.name, window), "client_ids": list(client_ids)}
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            sa.text(dialect_sql("user_facts.sql", engine.dialect.name)), params
+            batch_query(dialect_sql("user_facts.sql", engine.dialect.name)), params
         )
         for rows in result.partitions(chunk_rows):
             yield _chunk_to_arrow(rows)
 
 
+def extract_batch(
+    engine: sa.Engine, window: BillingWindow, targets: Mapping[int, StoragePath], chunk_rows: int = CHUNK_ROWS
+) -> dict[int, int]:
+    """Write each client's snapshot (``targets``: client id to file) atomically, from one query;
+    return each client's number of users. A client without users gets an empty snapshot."""
+    written = dict.fromkeys(targets, 0)
+    current: int | None = None
+    stack = ExitStack()
+    writer: pq.ParquetWriter | None = None
+    with stack:
+        for table in stream_user_facts(engine, list(targets), window, chunk_rows):
+            ids = table.column("client_id")
+            for client_id in pc.unique(ids).to_pylist():  # in order: the query sorts by client
+                if client_id != current:
+                    stack.close()  # the previous client is complete: its file is put in place
+                    tmp = stack.enter_context(atomic_path(targets[client_id]))
+                    writer = stack.enter_context(pq.ParquetWriter(tmp, SNAPSHOT_SCHEMA))
+                    current = client_id
+                part = table.filter(pc.equal(ids, client_id))
+                writer.write_table(part)
+                written[client_id] += part.num_rows
+    for client_id, count in written.items():
+        if count == 0:
+            with atomic_path(targets[client_id]) as tmp:
+                pq.write_table(SNAPSHOT_SCHEMA.empty_table(), tmp)
+    return written
+
+
 def extract_user_facts(
     engine: sa.Engine, client_id: int, window: BillingWindow, target: StoragePath, chunk_rows: int = CHUNK_ROWS
 ) -> int:
-    """Write the client's snapshot to ``target`` atomically; return the number of users."""
-    written = 0
-    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, SNAPSHOT_SCHEMA) as writer:
-        for table in stream_user_facts(engine, client_id, window, chunk_rows):
-            writer.write_table(table)
-            written += table.num_rows
-    return written
+    """Write one client's snapshot to ``target`` atomically; return the number of users."""
+    return extract_batch(engine, window, {client_id: target}, chunk_rows)[client_id]

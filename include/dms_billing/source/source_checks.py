@@ -12,6 +12,7 @@ the snapshot; the validate step turns it into failures and the report's ``reconc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,11 +22,11 @@ import sqlalchemy as sa
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.outputs.atomic import write_text
 from include.dms_billing.outputs.storage import StoragePath
-from include.dms_billing.source.extraction import window_params
+from include.dms_billing.source.extraction import batch_query, window_params
 from include.dms_billing.source.sql_files import dialect_sql, load_sql
 from include.dms_billing.source.validation import Failure
 
-AUDIT_FILE = "timestamp_audit.sqlite.sql"
+AUDIT_FILES = {"sqlite": "timestamp_audit.sqlite.sql", "mysql": "timestamp_audit.mysql.sql"}
 SAMPLE_SIZE = 10  # rows named per failure; the counts are complete
 
 # Why a user is not in the snapshot. Only the first is a reason the contract gives.
@@ -113,28 +114,42 @@ def _reason(row: sa.Row) -> str:
     return CREATED_AFTER
 
 
-def _audit(conn: sa.Connection, client_id: int) -> dict[str, dict[str, Any]]:
-    """SQLite's unreadable timestamps per ``table.column``: how many, and the first few named."""
-    found: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(sa.text(load_sql(AUDIT_FILE)), {"client_id": client_id}):
-        entry = found.setdefault(f"{row.table_name}.{row.column_name}", {"count": 0, "sample": []})
+def _audit(conn: sa.Connection, dialect: str, params: dict[str, Any]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Per client, the unreadable timestamps per ``table.column``: how many, and the first few
+    named. SQLite's text and MySQL's zero dates; PostgreSQL's typed columns hold instants only."""
+    audit = AUDIT_FILES.get(dialect)
+    found: dict[int, dict[str, dict[str, Any]]] = {}
+    if audit is None:
+        return found
+    for row in conn.execute(batch_query(load_sql(audit)), params):
+        entry = found.setdefault(row.client_id, {}).setdefault(f"{row.table_name}.{row.column_name}",
+                                                                {"count": 0, "sample": []})
         entry["count"] += 1
         if len(entry["sample"]) < SAMPLE_SIZE:
             entry["sample"].append(f"user {row.user_id}: {row.value!r} ({row.stored_type})")
     return found
 
 
-def check_source(engine: sa.Engine, client_id: int, window: BillingWindow, snapshot_users: int) -> SourceChecks:
-    """Audit (SQLite) and reconcile the client's users against a snapshot of ``snapshot_users``."""
+def check_sources(engine: sa.Engine, window: BillingWindow, snapshot_users: Mapping[int, int]) -> dict[int, SourceChecks]:
+    """Audit and reconcile a batch's clients (``snapshot_users``: each client's snapshot size) in
+    one query of each kind."""
     dialect = engine.dialect.name
-    params = window_params(dialect, client_id, window)
-    left_out: dict[str, list[dict[str, Any]]] = {}
+    params = {**window_params(dialect, window), "client_ids": list(snapshot_users)}
+    left_out: dict[int, dict[str, list[dict[str, Any]]]] = {client_id: {} for client_id in snapshot_users}
     with engine.connect() as conn:
-        source_users = conn.execute(sa.text(load_sql("source_users.sql")), params).scalar_one()
-        for row in conn.execute(sa.text(dialect_sql("reconciliation.sql", dialect)), params):
-            left_out.setdefault(_reason(row), []).append({"user_id": row.user_id, "created_at": _text(row.created_at)})
-        unreadable = _audit(conn, client_id) if dialect == "sqlite" else {}
-    return SourceChecks(source_users, snapshot_users, left_out, unreadable)
+        source_users = dict(conn.execute(batch_query(load_sql("source_users.sql")), params).tuples().all())
+        for row in conn.execute(batch_query(dialect_sql("reconciliation.sql", dialect)), params):
+            left_out[row.client_id].setdefault(_reason(row), []).append(
+                {"user_id": row.user_id, "created_at": _text(row.created_at)})
+        unreadable = _audit(conn, dialect, params)
+    return {client_id: SourceChecks(source_users.get(client_id, 0), rows, left_out[client_id],
+                                    unreadable.get(client_id, {}))
+            for client_id, rows in snapshot_users.items()}
+
+
+def check_source(engine: sa.Engine, client_id: int, window: BillingWindow, snapshot_users: int) -> SourceChecks:
+    """Audit and reconcile one client's users against a snapshot of ``snapshot_users``."""
+    return check_sources(engine, window, {client_id: snapshot_users})[client_id]
 
 
 def save_source_checks(checks: SourceChecks, target: StoragePath) -> None:

@@ -46,6 +46,7 @@ class ValidationContext:
     window: BillingWindow
     status_values: frozenset[str]  # raw statuses the configuration maps
     now: datetime  # aware; nothing in the source may be later than this
+    client_ids: frozenset[int] = frozenset()  # a batch's clients validated together; empty: client_id alone
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def build_expectations(ctx: ValidationContext) -> list[Any]:
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
         gxe.ExpectColumnValuesToBeUnique(column="user_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="client_id", value_set=[ctx.client_id]),
+        gxe.ExpectColumnValuesToBeInSet(column="client_id", value_set=sorted(ctx.client_ids or {ctx.client_id})),
         gxe.ExpectColumnValuesToNotBeNull(column="username"),
         gxe.ExpectColumnValuesToNotBeNull(column="current_status"),
         gxe.ExpectColumnValuesToBeInSet(column="current_status", value_set=statuses),
@@ -197,7 +198,7 @@ def _site_config(base_directory: Path) -> dict[str, Any]:
     }
 
 
-def _run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, result_format: str, docs_dir: Path | None) -> Any:
+def run_suite(snapshot: pd.DataFrame, ctx: ValidationContext, result_format: str, docs_dir: Path | None) -> Any:
     """Run the suite on ``snapshot`` in a context of its own, building its Data Docs in
     ``docs_dir`` when given. The GX result."""
     import great_expectations as gx
@@ -237,19 +238,27 @@ def validate_snapshot(
     """
     docs_dir = report_dir / DOCS_DIR
     with tempfile.TemporaryDirectory(prefix="dms-data-docs-") as built:
-        result = _run_suite(snapshot, ctx, "BOOLEAN_ONLY", None)
+        result = run_suite(snapshot, ctx, "BOOLEAN_ONLY", None)
         if not result.success:
-            result = _run_suite(snapshot, ctx, "SUMMARY", Path(built))
+            result = run_suite(snapshot, ctx, "SUMMARY", Path(built))
             replace_tree(Path(built), docs_dir)
         else:
             remove_tree(docs_dir)
+    return record_outcome(snapshot, ctx, report_dir, result, source_failures, reconciliation)
+
+
+def record_outcome(
+    snapshot: pd.DataFrame, ctx: ValidationContext, report_dir: StoragePath, result: Any,
+    source_failures: Sequence[Failure], reconciliation: dict[str, Any] | None,
+) -> ValidationOutcome:
+    """The client's outcome from the suite's ``result``, written as ``validation.json``."""
     outcome = ValidationOutcome(
         client_code=ctx.client_code,
         billing_month=str(ctx.window.month),
         success=bool(result.success) and not source_failures,
         rows=len(snapshot),
         failures=[*_failures(result), *source_failures],
-        report_path=report_dir / SUMMARY_FILE if result.success else docs_dir / "index.html",
+        report_path=report_dir / SUMMARY_FILE if result.success else report_dir / DOCS_DIR / "index.html",
         checked=_checked(result),
         reconciliation=reconciliation,
     )

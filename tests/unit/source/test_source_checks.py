@@ -23,7 +23,8 @@ from include.dms_billing.core.jobs import plan_clients
 from include.dms_billing.flows import list_steps
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.source.clients import fetch_clients
-from include.dms_billing.source.source_checks import AUDIT_FILE
+from include.dms_billing.source.extraction import batch_query
+from include.dms_billing.source.source_checks import AUDIT_FILES
 from include.dms_billing.source.sql_files import load_sql
 from tests.support.scenarios import Source, create_relaxed_schema
 
@@ -158,7 +159,7 @@ def test_the_audit_passes_what_pandas_reads_as_julianday_does(tmp_path: Path) ->
     with engine.begin() as conn:
         for login_id, value in enumerate(AUDITED, start=1):
             conn.execute(sa.text("UPDATE user_logins SET logged_in_at = :v WHERE id = :id"), {"v": value, "id": login_id})
-        flagged = {row.value for row in conn.execute(sa.text(load_sql(AUDIT_FILE)), {"client_id": 1})}
+        flagged = {row.value for row in conn.execute(batch_query(load_sql(AUDIT_FILES["sqlite"])), {"client_ids": [1]})}
         instants = dict(conn.execute(sa.text("SELECT logged_in_at, julianday(logged_in_at) FROM user_logins")).all())
     assert {value for value, readable in AUDITED.items() if not readable} == flagged and uid == 1
     for value in (v for v, readable in AUDITED.items() if readable):

@@ -1,4 +1,4 @@
-"""The sensor that works out a client's moment (month close, invoice day) and waits for it."""
+"""The sensor that works out a batch's moment (month close, invoice day) and waits for it."""
 
 from __future__ import annotations
 
@@ -9,33 +9,39 @@ from datetime import datetime, timezone
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
-from billing_sensors import WaitForClientMoment
+from billing_sensors import WaitForBatchMoment
 
+from include.dms_billing.core.batches import BatchKey, ClientBatch
 from include.dms_billing.core.jobs import ClientJob
 from tests.conftest import PROJECT
 
 HEAVY = ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter", "alembic", "jinja2")
 WAIT_PROBE = """
 import json, sys
-from billing_sensors import WaitForClientMoment
+from billing_sensors import WaitForBatchMoment
 already = set(sys.modules)
-job = json.loads(sys.argv[1])
+batch = json.loads(sys.argv[1])
 moments = ("month_closes_at", "invoice_day")
-targets = [WaitForClientMoment(task_id=m, job=job, moment=m).execute({}) for m in moments]
+targets = [WaitForBatchMoment(task_id=m, batch=batch, moment=m).execute({}) for m in moments]
 print(json.dumps({"targets": targets, "loaded": sorted(m for m in json.loads(sys.argv[2])
                                                        if m in sys.modules and m not in already)}))
 """
 
 
-def _job(billing_month: str, tz: str = "America/New_York") -> dict:
+def _client(billing_month: str, tz: str, code: str = "WEST") -> ClientJob:
     return ClientJob(
-        client_id=1, client_code="WEST", client_name="West Ltd", timezone=tz, billing_month=billing_month,
+        client_id=1, client_code=code, client_name="West Ltd", timezone=tz, billing_month=billing_month,
         correspondence_email="billing@west.example", account_manager_email=None,
-    ).to_dict()
+    )
 
 
-def _sensor(job: dict, moment: str) -> WaitForClientMoment:
-    return WaitForClientMoment(task_id=f"wait_{moment}", job=job, moment=moment)
+def _job(billing_month: str, tz: str = "America/New_York", *more: ClientJob) -> dict:
+    """A batch of one client (and ``more``), as ``plan_run`` hands it to the batch's tasks."""
+    return ClientBatch((_client(billing_month, tz), *more), BatchKey(None, None)).to_dict()
+
+
+def _sensor(batch: dict, moment: str) -> WaitForBatchMoment:
+    return WaitForBatchMoment(task_id=f"wait_{moment}", batch=batch, moment=moment)
 
 
 def test_a_moment_in_the_future_defers_to_the_triggerer_until_the_clients_local_month_end():
@@ -53,6 +59,12 @@ def test_a_moment_already_past_returns_at_once_and_says_what_it_was():
     assert _sensor(_job("2023-11"), "month_closes_at").execute({}) == "2023-12-01T05:00:00+00:00"
     # The default calendar is Bangladesh's: Friday 1 and Saturday 2 December 2023 are its weekend.
     assert _sensor(_job("2023-11"), "invoice_day").execute({}) == "2023-12-03T00:00:00-05:00"
+
+
+def test_a_batch_waits_once_for_the_latest_of_its_clients():
+    batch = _job("2023-11", "Asia/Dhaka", _client("2023-11", "America/New_York", "WEST2"))
+    assert _sensor(batch, "month_closes_at").execute({}) == "2023-12-01T05:00:00+00:00"
+    assert _sensor(batch, "invoice_day").execute({}) == "2023-12-03T00:00:00-05:00"
 
 
 def test_a_client_whose_timezone_is_unknown_fails_without_retry():
