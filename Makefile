@@ -19,7 +19,7 @@ export DMS_BILLING_DATA ?= $(CURDIR)/data
 DEMO_DB := $(DMS_BILLING_DATA)/demo_dms.sqlite
 DEMO_MONTH ?= 2023-05
 
-.PHONY: help venv demo service test bench screenshots constraints clean
+.PHONY: help venv demo service test test-scale bench screenshots constraints clean
 
 help:
 	@echo "make demo   build .venv, create the demo DMS database, bill $(DEMO_MONTH) through the DAG"
@@ -65,15 +65,23 @@ demo: venv
 # `make service CELERY_WORKERS=2`: the CeleryExecutor with two workers (Redis on 127.0.0.1:6379).
 # Log in as datateam or finance (`make service SERVICE_USERS="alice:viewer"` adds users); the
 # passwords are in $AIRFLOW_SERVICE_PASSWORDS_FILE, or generated into data/airflow-service/passwords.json.
+# Pools: DMS_SOURCE_SLOTS extractions query the DMS at once, SMTP_SLOTS tasks send at once.
 CELERY_WORKERS ?= 0
 SERVICE_USERS ?=
+DMS_SOURCE_SLOTS ?= 2
+SMTP_SLOTS ?= 4
 service: venv
 	$(PY) -m tools.airflow_service --data $(DMS_BILLING_DATA) --smtp-port $(SMTP_PORT) \
-	  --celery-workers $(CELERY_WORKERS) $(addprefix --user ,$(SERVICE_USERS))
+	  --celery-workers $(CELERY_WORKERS) $(addprefix --user ,$(SERVICE_USERS)) \
+	  --pool dms_source:$(DMS_SOURCE_SLOTS) --pool smtp:$(SMTP_SLOTS)
 
 PYTEST_ARGS ?=
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests of a month at full scale (1,100 clients through the DAG, about 20 minutes here).
+test-scale: venv
+	$(PY) -m pytest -m scale $(PYTEST_ARGS)
 
 # A month close at scale on the local PostgreSQL: 100 and then 1,000 clients over the same 500,000
 # users (one client of 50,000), 2.5M/5M/25M logins a month; the stages against the database's

@@ -78,6 +78,9 @@ SCHEDULER_GRACE = 120  # seconds a scheduler heartbeat may be late before its ta
 USERS = {"datateam": "admin", "finance": "user"}
 ROLES = ("viewer", "user", "op", "admin")
 API_USER = "datateam"  # whom the service's own REST calls act as
+# The billing DAG's pools (include/dms_billing/airflow/params.py) and their slots: extractions that
+# may query the DMS at once, and tasks that may send through the mail relay at once.
+POOLS = {"dms_source": 2, "smtp": 4}
 PASSWORDS_ENV = "AIRFLOW_SERVICE_PASSWORDS_FILE"
 
 
@@ -179,6 +182,7 @@ class AirflowService:
         passwords_file: Path | None = None,
         start_timeout: float = 120,
         stop_timeout: float = 20,
+        pools: dict[str, int] | None = None,
     ) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, not {executor!r}")
@@ -198,6 +202,7 @@ class AirflowService:
         self._tokens: dict[str, str] = {}
         self._logs: list = []
         self.env = self._environment(sql_alchemy_conn, env or {}, schedule, executor, parallelism)
+        self.pools = {**POOLS, **(pools or {})}
 
     # -----------------------------------------------------------------------------------------
     # Environment
@@ -333,8 +338,19 @@ class AirflowService:
             args = ["celery", "worker", "--celery-hostname", name, "--skip-serve-logs"]
             self._spawn(name, args, self._worker_environment(name), self.worker_home(name))
         self._wait_healthy()
+        self._set_pools()
         for name in self.workers:
             self._wait_for_log(name, f"celery@{name} ready.")
+
+    def _set_pools(self) -> None:
+        """The billing DAG's pools, with their slots (an existing pool is resized)."""
+        for name, slots in self.pools.items():
+            body = {"name": name, "slots": slots, "include_deferred": False,
+                    "description": f"billing: at most {slots} such tasks at once"}
+            response = self.api("PATCH", f"/pools/{name}", json=body)
+            if response.status_code == 404:
+                response = self.api("POST", "/pools", json=body)
+            _raise_for(response)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in stop())
@@ -581,6 +597,8 @@ def main() -> None:
                         help=f"N Celery workers (broker {BROKER}) instead of the LocalExecutor")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"task instances at once (default: {TASKS_PER_CPU} per core)")
+    parser.add_argument("--pool", type=_pool_slots, action="append", default=[], metavar="NAME:SLOTS",
+                        help=f"slots of a pool (default: {', '.join(f'{n}:{s}' for n, s in POOLS.items())}); repeatable")
     parser.add_argument("--user", type=_user_role, action="append", default=[], metavar="NAME:ROLE",
                         help=f"one more user of the UI and API (role: {', '.join(ROLES)}); repeatable")
     args = parser.parse_args()
@@ -610,7 +628,7 @@ def main() -> None:
         passwords = Path(os.environ[PASSWORDS_ENV]) if os.environ.get(PASSWORDS_ENV) else None
         with AirflowService(home, args.db, env, args.port, schedule=args.schedule, executor=executor,
                             workers=args.celery_workers, parallelism=args.parallelism,
-                            users=dict(args.user), passwords_file=passwords) as service:
+                            users=dict(args.user), passwords_file=passwords, pools=dict(args.pool)) as service:
             service.wait_for_dag("dms_monthly_billing")
             users = ", ".join(f"{name} ({role})" for name, role in service.users.items())
             print(f"Airflow UI: {service.url}/  log in as {users}", flush=True)
@@ -625,6 +643,14 @@ def main() -> None:
             except KeyboardInterrupt:
                 print("\nStopping ...", flush=True)
     print("Stopped.")
+
+
+def _pool_slots(text: str) -> tuple[str, int]:
+    """``NAME:SLOTS`` from the command line."""
+    name, _, slots = text.partition(":")
+    if name not in POOLS or not slots.isdigit() or int(slots) < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME:SLOTS with NAME one of {', '.join(POOLS)}: {text!r}")
+    return name, int(slots)
 
 
 def _user_role(text: str) -> tuple[str, str]:

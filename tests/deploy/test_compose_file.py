@@ -638,3 +638,12 @@ def test_compose_file_matches_the_compose_json_schema(compose: dict[str, Any]) -
         key=lambda error: list(error.absolute_path),
     )
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:20])
+
+
+def test_airflow_init_creates_the_pools_the_billing_dag_takes_its_slots_from(compose: dict) -> None:
+    """Without its pools the month's extractions and sends would never be scheduled."""
+    from include.dms_billing.airflow.params import SMTP_POOL, SOURCE_POOL
+
+    script = command_text(compose["services"]["airflow-init"])
+    for pool in (SOURCE_POOL, SMTP_POOL):
+        assert re.search(rf"airflow pools set {pool} \S+", script), pool

@@ -78,7 +78,7 @@ def test_a_client_without_a_plan_gets_its_list_the_data_team_is_told_and_its_inv
     assert states[("bill_batch.issue_and_deliver_invoices", "KOLKATA1")] == "failed"
     assert states[("bill_batch.issue_and_deliver_invoices", "DHAKA1")] == "success"
     assert run.state == "failed"
-    failure = _one(sent, "alert", "KOLKATA1", "issue_invoice")
+    failure = _one(sent, "alert", "KOLKATA1", "issue and deliver the invoice")
     assert KEY in _text(failure)  # the failed task names the key
 
     invoices = month_invoices(ledger_engine(default_ledger_url()), str(MAY))

@@ -94,8 +94,8 @@ def _addresses(message: EmailMessage, header: str) -> list[str]:
 
 def test_a_client_whose_list_could_not_go_out_gets_no_invoice(delivered: Delivered) -> None:
     assert delivered.invoiced == ["DHAKA1"]  # nothing issued, numbered or sealed for KOLKATA1
-    assert delivered.states[("deliver_list", "KOLKATA1")] == "failed"
-    for task in ("wait_for_invoice_day", "issue_invoice", "deliver_invoice"):
+    assert delivered.states[("deliver_lists", "KOLKATA1")] == "failed"
+    for task in ("wait_for_invoice_day", "issue_and_deliver_invoices"):
         assert delivered.states[(task, "KOLKATA1")] == "upstream_failed", task  # never ran
         assert delivered.states[(task, "DHAKA1")] == "success", task
     assert delivered.state == "failed"  # a delivery failed: the run is red

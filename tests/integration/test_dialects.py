@@ -173,3 +173,36 @@ def test_reconciliation_on_a_server_names_users_left_out_for_no_reason_of_the_co
         f"user left out: {LOGGED_IN_BEFORE_CREATED} on users.created_at: 1 row(s), e.g. user {late_login}: "
         f"'{after.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=' ')}'",
     ]
+
+
+def test_a_zero_date_on_mariadb_in_non_strict_mode_fails_the_client_naming_the_row(tmp_path: Path, data_root) -> None:
+    """A server without NO_ZERO_DATE stores '0000-00-00 00:00:00' where a date was refused; it is
+    no instant (the driver hands it over as text), so it must not read as "not deleted"."""
+    from include.dms_billing.core.config import parse_config
+    from include.dms_billing.core.jobs import ClientJob, RunIntent, SourceClient
+    from include.dms_billing.flows.list_steps import extract_step, validate_step
+    from include.dms_billing.outputs.paths import client_month_paths
+
+    month = BillingMonth(2023, 5)
+    window = billing_window(month, "Asia/Dhaka")
+    old = window.start - timedelta(days=60)
+    src = Source()
+    src.client(1, "ONE", "Asia/Dhaka")
+    src.user(1, "active", old, history=[("active", old)], logins=[window.start + timedelta(days=2)])
+    zero = src.user(1, "active", old, history=[("active", old)], logins=[window.start + timedelta(days=3)])
+    job = ClientJob.of(SourceClient(1, "ONE", "One Ltd", "billing@one.example", None, "Asia/Dhaka"), month,
+                       RunIntent(), parse_config({}))
+    paths = client_month_paths(str(month), "ONE")
+    with scratch_database(MARIADB_URL) as url:
+        engine = dms_engine(url)
+        try:
+            src.load(engine)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET SESSION sql_mode = ''")
+                conn.exec_driver_sql(f"UPDATE users SET deleted_at = '0000-00-00 00:00:00' WHERE id = {zero}")
+            assert extract_step(engine, job, paths) == 2
+            outcome = validate_step(job, paths, parse_config({}))
+        finally:
+            engine.dispose()
+    assert not outcome.success
+    assert f"users.deleted_at: 1 row(s), e.g. user {zero}: '0000-00-00 00:00:00' (zero date)" in outcome.message

@@ -21,7 +21,7 @@ from include.dms_billing.ledger.seals import find_seal, recorded_seal
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary, write_billable_list
 from include.dms_billing.outputs.fingerprints import Fingerprint, read_marker, verify
 from include.dms_billing.outputs.list_changes import ListChanges
-from include.dms_billing.outputs.paths import ClientMonthPaths
+from include.dms_billing.outputs.paths import ClientMonthPaths, PreviewPaths
 from include.dms_billing.outputs.revisions import Recheck, recheck, write_recheck
 from include.dms_billing.outputs.storage import StoragePath, read_frame, read_table
 from include.dms_billing.source.extraction import extract_batch
@@ -74,17 +74,17 @@ def extract_batch_step(engine: sa.Engine, clients: Sequence[tuple[ClientJob, Cli
     return counts
 
 
-def _context(job: ClientJob, config: BillingConfig, now: datetime) -> ValidationContext:
+def _context(job: ClientJob, config: BillingConfig, now: datetime, window: BillingWindow | None) -> ValidationContext:
     return ValidationContext(
         client_code=job.client_code,
         client_id=job.client_id,
-        window=job.window(),
+        window=window or job.window(),
         status_values=frozenset(config.status_map(job.client_code).lookup()),
         now=now,
     )
 
 
-def _source_failures(paths: ClientMonthPaths) -> tuple[list[Failure], dict | None]:
+def _source_failures(paths: ClientMonthPaths | PreviewPaths) -> tuple[list[Failure], dict | None]:
     """What the extract step's source checks found, and the reconciliation to report; their
     absence is a failure of its own."""
     checks = load_source_checks(paths.source_checks)
@@ -94,21 +94,25 @@ def _source_failures(paths: ClientMonthPaths) -> tuple[list[Failure], dict | Non
 
 
 def validate_batch_step(
-    clients: Sequence[tuple[ClientJob, ClientMonthPaths]], config: BillingConfig, now: datetime | None = None
+    clients: Sequence[tuple[ClientJob, ClientMonthPaths | PreviewPaths]], config: BillingConfig,
+    now: datetime | None = None, window: BillingWindow | None = None,
 ) -> dict[str, ValidationOutcome]:
     """Validate each client's snapshot (in as few suite runs as the data allows); each outcome
-    says whether that client may be billed, and why not. A failed client's list is removed."""
+    says whether that client may be billed, and why not. A failed client's list is removed.
+
+    ``window``: the clients' month cut short (a preview's), instead of each client's whole month.
+    """
     now = now or datetime.now(timezone.utc)
     found = {job.client_code: _source_failures(paths) for job, paths in clients}
     outcomes = validate_batch(
         snapshots={job.client_code: read_frame(paths.snapshot) for job, paths in clients},
-        contexts={job.client_code: _context(job, config, now) for job, _ in clients},
+        contexts={job.client_code: _context(job, config, now, window) for job, _ in clients},
         report_dirs={job.client_code: paths.report_dir for job, paths in clients},
         source_failures={code: failures for code, (failures, _) in found.items()},
         reconciliations={code: reconciliation for code, (_, reconciliation) in found.items()},
     )
     for job, paths in clients:
-        if not outcomes[job.client_code].success:
+        if not outcomes[job.client_code].success and isinstance(paths, ClientMonthPaths):
             _remove_list(paths)
     return outcomes
 

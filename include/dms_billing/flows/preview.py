@@ -156,7 +156,10 @@ def preview_window(job: ClientJob, as_of: datetime) -> BillingWindow:
 
 def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: BillingConfig,
                  root: StoragePath | None = None) -> dict:
-    """Extract and decide as of ``as_of``; write the projection and its summary under previews/."""
+    """Extract, check and validate as the month's list is, then decide as of ``as_of``; write the
+    projection and its summary under previews/. A snapshot that fails (an unreadable timestamp, a
+    user left out, a failed expectation) stops the preview, naming what failed: no list is
+    projected from data the month's run would refuse."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -165,11 +168,19 @@ def project_step(engine: sa.Engine, job: ClientJob, as_of: datetime, config: Bil
     from include.dms_billing.outputs.atomic import atomic_path
     from include.dms_billing.outputs.billable_list import to_csv_bytes
     from include.dms_billing.outputs.list_changes import compare_with_previous, read_previous_list
-    from include.dms_billing.source.extraction import extract_user_facts
+    from include.dms_billing.flows.list_steps import ValidationFailed, validate_batch_step
+    from include.dms_billing.source.extraction import extract_batch
+    from include.dms_billing.source.source_checks import check_sources, save_source_checks
 
     paths = preview_paths(job, root)
     window = preview_window(job, as_of)
-    extract_user_facts(engine, job.client_id, window, paths.snapshot)
+    for stale in (paths.projected, paths.projected_csv, paths.summary):
+        stale.unlink(missing_ok=True)  # no earlier preview's projection beside a failed one
+    rows = extract_batch(engine, window, {job.client_id: paths.snapshot})
+    save_source_checks(check_sources(engine, window, rows)[job.client_id], paths.source_checks)
+    outcome = validate_batch_step([(job, paths)], config, window=window)[job.client_code]
+    if not outcome.success:
+        raise ValidationFailed(outcome)
     snapshot = read_table(paths.snapshot)
     status_map = config.status_map(job.client_code)
     projected = decide(snapshot, window, status_map, job.client_code)

@@ -105,6 +105,16 @@ class PreviewPaths:
         return self.folder / "user_facts.parquet"
 
     @property
+    def source_checks(self) -> StoragePath:
+        """The timestamp audit and reconciliation made with the snapshot, as for the month's list."""
+        return self.folder / "source_checks.json"
+
+    @property
+    def report_dir(self) -> StoragePath:
+        """The snapshot's validation report, as for the month's list."""
+        return self.folder / "validation"
+
+    @property
     def projected(self) -> StoragePath:
         return self.folder / "projected_users.parquet"
 

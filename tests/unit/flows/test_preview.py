@@ -13,7 +13,7 @@ import pytest
 
 from include.dms_billing.core.billing_month import BillingMonth, billing_window
 from include.dms_billing.core.config import parse_config
-from include.dms_billing.core.jobs import ClientJob, SourceClient
+from include.dms_billing.core.jobs import ClientJob, RunIntent, SourceClient
 from include.dms_billing.flows.preview import (
     PreviewRequestError,
     parse_as_of,
@@ -122,3 +122,34 @@ def test_preview_email_names_the_deadline_and_the_candidates_to_deactivate() -> 
     assert files["Sokrio_preview_MEGHNA_2023-11.csv"].decode("utf-8-sig").count("\n") == 5
     with pytest.raises(ValueError, match="does not match"):
         preview_email(envelope, job, json.loads(json.dumps({**summary, "projected": 3})), projected)
+
+
+def test_a_preview_of_a_client_with_an_unreadable_timestamp_reports_it_instead_of_a_list(data_root, tmp_path) -> None:
+    """The preview extracts, audits and validates as the month's run does: a login stored as text
+    that names no instant stops the preview, naming table, column, user and value."""
+    import sqlalchemy as sa
+
+    from include.dms_billing.flows.list_steps import ValidationFailed
+    from include.dms_billing.flows.preview import preview_paths, project_step
+    from tests.support.scenarios import Source
+
+    window = billing_window(NOV, "Asia/Dhaka")
+    src = Source()
+    src.client(1, "DHAKA1", "Asia/Dhaka")
+    src.user(1, "active", datetime(2023, 1, 5), history=[("active", datetime(2023, 1, 5))],
+             logins=[window.start + (window.end - window.start) / 4])
+    src.user(1, "active", datetime(2023, 1, 5), history=[("active", datetime(2023, 1, 5))],
+             logins=[datetime(2023, 11, 3, 9)])
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'dms.sqlite'}")
+    src.load(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE user_logins SET logged_in_at = '03/11/2023 09:00' WHERE user_id = 2"))
+    job = ClientJob.of(DHAKA, NOV, RunIntent(), CONFIG)
+
+    with pytest.raises(ValidationFailed) as failed:
+        project_step(engine, job, utc("2023-11-27T12:00:00+00:00"), CONFIG)
+
+    assert "user_logins.logged_in_at" in str(failed.value) and "user 2: '03/11/2023 09:00'" in str(failed.value)
+    paths = preview_paths(job)
+    assert not paths.summary.exists() and not paths.projected_csv.exists()
+    assert (paths.report_dir / "validation.json").exists()
