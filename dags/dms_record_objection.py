@@ -68,9 +68,9 @@ def dms_record_objection():
     @task
     def record(params=None, run_id=None) -> list[dict]:
         """Validate and record the objection(s); returns what was recorded."""
-        from include.dms_billing.airflow import monthly_tasks
+        from include.dms_billing.airflow import objection_tasks
 
-        return monthly_tasks.record_objections(params, run_id)
+        return objection_tasks.record_objections(params, run_id)
 
     record()
 

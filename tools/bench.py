@@ -201,21 +201,31 @@ def bench_config(url: str, folder: Path) -> Path:
 # Stages: each in a child process (python -m tools.bench _stage ...), all clients in turn
 
 
-def _jobs(url: str, month: str):
+BENCH_BATCHES = 32  # the default [core] parallelism: the batches a run of the DAG would make
+
+
+def _batches(url: str, month: str):
+    """The month's clients in batches, as ``plan_run`` makes them."""
     import sqlalchemy as sa
 
+    from include.dms_billing.core.batches import plan_batches
     from include.dms_billing.core.billing_month import BillingMonth
     from include.dms_billing.core.config import load_config
     from include.dms_billing.core.jobs import plan_clients
-    from include.dms_billing.source.clients import fetch_clients
+    from include.dms_billing.flows.moments import batch_key
+    from include.dms_billing.source.clients import fetch_clients, fetch_user_counts
 
     engine = sa.create_engine(url)
-    jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), load_config())
-    return engine, jobs
+    config = load_config()
+    jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), config)
+    users = fetch_user_counts(engine)
+    batches = plan_batches(jobs, {job.client_code: batch_key(job, config) for job in jobs},
+                           {job.client_code: users.get(job.client_id, 0) for job in jobs}, BENCH_BATCHES)
+    return engine, batches
 
 
 def run_stage(stage: str, url: str, month: str) -> int:
-    """One stage for every client, as the DAG's tasks do it; returns the rows it handled."""
+    """One stage for every client, batch by batch as the DAG's tasks do it; returns the rows it handled."""
     import pyarrow.parquet as pq
 
     from include.dms_billing.airflow.smtp import send_message
@@ -224,30 +234,31 @@ def run_stage(stage: str, url: str, month: str) -> int:
     from include.dms_billing.ledger.db import default_ledger_url, ledger_engine, migrate
     from include.dms_billing.outputs.paths import client_month_paths
 
-    engine, jobs = _jobs(url, month)
+    engine, batches = _batches(url, month)
     config = load_config()
     ledger = ledger_engine(default_ledger_url())
     migrate(ledger)
     rows = 0
-    for job in jobs:
-        paths = client_month_paths(job.billing_month, job.client_code)
-        run_id = f"bench__{month}"
+    run_id = f"bench__{month}"
+    for batch in batches:
+        clients = [(job, client_month_paths(job.billing_month, job.client_code)) for job in batch.jobs]
         if stage == "extract":
-            rows += list_steps.extract_step(engine, job, paths)
+            rows += sum(list_steps.extract_batch_step(engine, clients).values())
         elif stage == "validate":
-            outcome = list_steps.validate_step(job, paths, config)
-            if not outcome.success:
-                raise SystemExit(f"{job.client_code}: {outcome.message}")
-            rows += pq.read_metadata(paths.snapshot).num_rows
-        elif stage == "decide":
-            rows += list_steps.decide_step(job, paths, config, paths.report_dir).billable
-        elif stage == "render":
-            issued = delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)
-            rows += issued.invoice.billable_count
-        elif stage == "deliver":  # after "render", which issued the invoices
-            for step in (delivery_steps.send_list_step, delivery_steps.send_invoice_step):
-                step(ledger, job, paths, config, run_id, False, send_message)
-                rows += 1
+            for code, outcome in list_steps.validate_batch_step(clients, config).items():
+                if not outcome.success:
+                    raise SystemExit(f"{code}: {outcome.message}")
+            rows += sum(pq.read_metadata(paths.snapshot).num_rows for _, paths in clients)
+        for job, paths in clients:
+            if stage == "decide":
+                rows += list_steps.decide_step(job, paths, config, paths.report_dir).billable
+            elif stage == "render":
+                issued = delivery_steps.issue_invoice_step(ledger, job, paths, config, run_id)
+                rows += issued.invoice.billable_count
+            elif stage == "deliver":  # after "render", which issued the invoices
+                for step in (delivery_steps.send_list_step, delivery_steps.send_invoice_step):
+                    step(ledger, job, paths, config, run_id, False, send_message)
+                    rows += 1
     engine.dispose()
     return rows
 
@@ -436,8 +447,9 @@ def decision_references(url: str, month: str, data: Path, config_path: Path) -> 
     from include.dms_billing.core.rule import decide
     from include.dms_billing.outputs.paths import client_month_paths
 
-    engine, jobs = _jobs(url, month)
+    engine, batches = _batches(url, month)
     engine.dispose()
+    jobs = [job for batch in batches for job in batch.jobs]
     config = load_config(config_path)
     started = time.perf_counter()
     ours = 0
@@ -808,6 +820,64 @@ def issue16_targets(small: SpecResults, large: SpecResults | None) -> list[str]:
     return lines
 
 
+def _outside_share(run: ServiceRun) -> float | None:
+    """The share of the summed task time spent outside our code (process start, Airflow's
+    bookkeeping), from the task instances that finished."""
+    rows = per_task(run)
+    total, ours = sum(r["duration"] for r in rows), sum(r["ours"] for r in rows)
+    return 1 - ours / total if total and ours else None
+
+
+def issue25_targets(small: SpecResults, large: SpecResults | None) -> list[str]:
+    """Issue 25's targets: batches through the scheduler at 100 and 1,000 clients, the documents'
+    cost per client, the data stages against the list's floor, Celery against the LocalExecutor."""
+    lines = []
+    clients = json.loads(small.spec)["clients"]
+    local, dags = _whole(small, "local"), _whole(small, "dags-test")
+    if local and dags:
+        ratio = local / dags
+        lines.append(_row(f"25: {clients:,} clients through the scheduler (LocalExecutor) <= 1.2x dags test",
+                          f"{local:.0f}s vs {dags:.0f}s = {ratio:.2f}x", ratio <= 1.2,
+                          f"{local - 1.2 * dags:.0f}s ({ratio / 1.2:.2f}x the limit)"))
+    if local:
+        lines.append(_row("25: ... and under 3 minutes", f"{local / 60:.1f} min", local < 180,
+                          f"{(local - 180) / 60:.1f} min"))
+    if large is not None:
+        many = json.loads(large.spec)["clients"]
+        grown = _whole(large, "local", extrapolate=True)
+        if grown:
+            how = " (extrapolated: stopped at the timeout)" if _whole(large, "local") is None else ""
+            lines.append(_row(f"25: {many:,} clients through the scheduler under 10 minutes",
+                              f"{grown / 60:.1f} min{how}", grown < 600, f"{(grown - 600) / 60:.1f} min"))
+        run = large.service.get("local")
+        if run is not None:
+            share = _outside_share(run)
+            if share is not None:
+                lines.append(_row("25: ... time outside our code < 20% of the summed task time",
+                                  f"{share:.0%}", share < 0.2, f"{share - 0.2:.0%}"))
+            lines.append(_row(f"25: task instances of a {many:,}-client run < 300", f"{run.task_instances:,}",
+                              run.task_instances < 300, f"{run.task_instances - 300:,}"))
+    for results in (r for r in (small, large) if r is not None):
+        m = _by_name(results.months.get(BENCH_MONTH, []))
+        count = json.loads(results.spec)["clients"]
+        if "render" in m and "deliver" in m:
+            per_client = (m["render"].seconds + m["deliver"].seconds) / count
+            lines.append(_row(f"25: a client's list email, invoice PDF and invoice email <= 0.5 s ({count:,} clients)",
+                              f"{per_client:.2f} s on average (render + deliver over {count:,})",
+                              per_client <= 0.5, f"{per_client - 0.5:.2f} s"))
+        if LIST_FLOOR in m and all(name in m for name in PIPELINE):
+            pipeline, list_floor = sum(m[name].seconds for name in PIPELINE), m[LIST_FLOOR].seconds
+            ratio = pipeline / list_floor
+            lines.append(_row(f"25: extract + validate + decide <= 3x the list's floor ({count:,} clients)",
+                              f"{pipeline:.1f}s = {ratio:.1f}x ({list_floor:.1f}s floor)", ratio <= 3,
+                              f"{pipeline - 3 * list_floor:.0f}s ({ratio / 3:.1f}x the limit)"))
+    celery = _whole(small, "celery")
+    if celery and local:
+        lines.append(_row(f"25: Celery, two workers, no slower than the LocalExecutor ({clients:,} clients)",
+                          f"{celery:.0f}s vs {local:.0f}s", celery <= local, f"{celery - local:.0f}s"))
+    return lines
+
+
 def peak_memory(results: list[SpecResults]) -> tuple[float, str] | None:
     """The largest peak of a task process (through the scheduler) or of a stage's process (which
     does one task's work for every client in turn); not dags test's, which runs every task."""
@@ -867,7 +937,7 @@ def render_report(results: list[tuple[Spec, SpecResults]], analysis: str) -> str
         "this machine), timed from the trigger to the run's success.", "",
         *(f"- {describe(spec, r)}" for spec, r in results), "",
         f"## {TARGETS}", "", "| target | measured | verdict |", "|---|---|---|",
-        *issue16_targets(small, large), *issue6_targets(small.months), "",
+        *issue25_targets(small, large), *issue16_targets(small, large), *issue6_targets(small.months), "",
         "## The whole month: dags test and through the scheduler", "",
         *whole_month_table(results), "",
         service_explained(), "",
@@ -956,15 +1026,14 @@ def service_explained() -> str:
 
 
 def per_task_table(run: ServiceRun, in_process: dict[str, float]) -> list[str]:
-    stage_of = {"extract": "extract", "validate": "validate", "decide": "decide", "issue_invoice": "render",
-                "deliver_list": "deliver"}
+    stages_of = {"decide_lists": PIPELINE, "issue_and_deliver_invoices": ("render",), "deliver_lists": ("deliver",)}
     lines = ["| task | TIs | Σ duration s | Σ ours s | Σ CPU s | in-process stage s "
              "| outside our code s per TI (mean / p95) | queue s (mean / p95) | peak MB (TIs sampled) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in per_task(run):
-        stage = stage_of.get(row["task"].rpartition(".")[2])  # bill_batch.decide_lists: extract
-        inproc = f"{in_process[stage]:.1f}" + (" (both emails)" if stage == "deliver" else "") \
-            if stage in in_process else ""
+        stages = stages_of.get(row["task"].rpartition(".")[2], ())  # bill_batch.decide_lists: three stages
+        inproc = f"{sum(in_process[s] for s in stages):.1f}" + (" (both emails)" if stages == ("deliver",) else "") \
+            if stages and all(s in in_process for s in stages) else ""
         outside = (f"{row['outside_mean']:.2f} / {row['outside_p95']:.2f}"
                    if row["outside_mean"] is not None else "")
         queue = f"{row['queue_mean']:.2f} / {row['queue_p95']:.2f}" if row["queue_mean"] is not None else ""

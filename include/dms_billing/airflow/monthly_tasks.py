@@ -19,7 +19,6 @@ from include.dms_billing.core.batches import ClientBatch
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
-from include.dms_billing.outputs.storage import storage_path
 
 RUN_SUMMARY_KEY = "run_summary"  # the report task's XCom: the run's summary, as the UI shows it
 BATCH_GROUP = "bill_batch"
@@ -211,31 +210,6 @@ def _show_in_ui(key: str, value: dict) -> None:
     """An XCom of the running task, pushed now so that it is there even when the task then fails:
     the UI shows it in the task instance's XCom tab (the Task SDK cannot set a run's note)."""
     _current_ti().xcom_push(key, value)
-
-
-def record_objections(params: dict, run_id: str) -> list[dict]:
-    """The objection form (or its bulk CSV) recorded in the ledger, or refused with the reasons;
-    checked against each month's sealed list (the files verified against the seal first)."""
-    from include.dms_billing.ledger import objections
-    from include.dms_billing.ledger.db import migrate
-
-    with fail_without_retry():
-        if params.get("csv_path"):
-            requests = objections.requests_from_csv(storage_path(params["csv_path"]).read_text(encoding="utf-8"))
-        else:
-            # a field left empty in the form may come as null: refused below as missing, by name
-            text = {name: (params[name] or "").strip() for name in ("client_code", "billing_month")}
-            requests = [objections.ObjectionRequest(
-                **text, user_ids=objections.parse_user_ids(params["user_ids"]),
-                reason=params["reason"] or "", decided_by=params["decided_by"] or "",
-                direction=params["direction"],
-            )]
-        engine = ledger()
-        migrate(engine)
-        recorded = objections.record_objections(engine, requests, objections.sealed_billed_ids(engine, run_id), run_id)
-    return [{"objection_id": r.objection_id, "client_code": r.request.client_code,
-             "billing_month": r.request.billing_month, "users": len(r.request.user_ids),
-             "amount": str(r.amount), "objected_invoice": r.invoice_number} for r in recorded]
 
 
 def wait_for_turn(plan: list[dict], ti, dag_run):

@@ -35,7 +35,7 @@ import weasyprint.text.fonts  # noqa: F401
 import xlsxwriter.worksheet  # noqa: F401
 
 from include.dms_billing.airflow import (  # noqa: F401
-    alerts, approval, each_client, monthly_tasks, params, preview_tasks, smtp,
+    alerts, approval, each_client, monthly_tasks, objection_tasks, params, preview_tasks, smtp,
 )
 from include.dms_billing.flows import approval_steps, delivery_steps, list_steps, moments, preview  # noqa: F401
 from include.dms_billing.ledger import run_turns  # noqa: F401
