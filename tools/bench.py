@@ -201,7 +201,12 @@ def bench_config(url: str, folder: Path) -> Path:
 # Stages: each in a child process (python -m tools.bench _stage ...), all clients in turn
 
 
-BENCH_BATCHES = 32  # the default [core] parallelism: the batches a run of the DAG would make
+def bench_batches() -> int:
+    """The batches a run makes on this machine: its ``[core] parallelism`` as the service sizes it
+    (``tools.airflow_service.sizing``), for the stages, ``dags test`` and the scheduler alike."""
+    from tools.airflow_service import sizing
+
+    return int(sizing()["AIRFLOW__CORE__PARALLELISM"])
 
 
 def _batches(url: str, month: str):
@@ -220,7 +225,7 @@ def _batches(url: str, month: str):
     jobs = plan_clients(fetch_clients(engine), [], BillingMonth.parse(month), config)
     users = fetch_user_counts(engine)
     batches = plan_batches(jobs, {job.client_code: batch_key(job, config) for job in jobs},
-                           {job.client_code: users.get(job.client_id, 0) for job in jobs}, BENCH_BATCHES)
+                           {job.client_code: users.get(job.client_id, 0) for job in jobs}, bench_batches())
     return engine, batches
 
 
@@ -271,6 +276,7 @@ def _child_env(data: Path, config: Path, url: str, smtp_uri: str | None) -> dict
         "DMS_BILLING_CONFIG": str(config),
         "AIRFLOW_CONN_DMS_SOURCE": url,
         "GX_ANALYTICS_ENABLED": "false",
+        "AIRFLOW__DMS_BILLING__MAX_BATCHES": str(bench_batches()),
     })
     if smtp_uri:
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_uri
