@@ -65,7 +65,7 @@ def test_a_single_objection_left_empty_is_refused_by_the_task_naming_each_field(
     naming every missing field, and records nothing."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.dms_billing.airflow.monthly_tasks import record_objections
+    from include.dms_billing.airflow.objection_tasks import record_objections
 
     empty = {"client_code": None, "billing_month": "", "user_ids": None, "reason": None, "decided_by": "",
              "direction": "credit", "csv_path": None}
