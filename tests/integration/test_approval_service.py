@@ -29,7 +29,14 @@ from include.dms_billing.ledger.db import ledger_engine
 from include.dms_billing.ledger.invoices import month_invoices
 from tests.support.configs import billing_config
 from tests.support.servers import POSTGRES_URL, in_ci, scratch_database
-from tests.support.services import assert_nothing_left, clients_of, service_env, tagged, wait_for_task
+from tests.support.services import (
+    assert_nothing_left,
+    clients_of,
+    service_env,
+    tagged,
+    wait_for_parked,
+    wait_for_task,
+)
 from tools import ui_screenshots
 from tools.airflow_service import AirflowService, free_port
 from tools.outbox_smtp import Outbox
@@ -105,6 +112,7 @@ def test_finance_holds_a_client_and_a_run_nobody_answers_is_approved_by_default(
         assert str(approvals.tmp) not in page  # without this machine's path
 
     path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{APPROVAL}/-1/hitlDetails"
+    wait_for_parked(service, run_id, APPROVAL)
     detail = service.api("GET", path, user="finance").json()
     assert "| MEGHNA" in detail["body"] and "| PADMA" in detail["body"]
     assert [u["id"] for u in detail["assigned_users"]] == ["finance"]

@@ -135,7 +135,10 @@ def test_the_dms_engine_reads_in_utc_whatever_the_sessions_zone(server: str, tmp
             finally:
                 engine.dispose()
     assert billed["utc"] == expected
-    assert billed["plain"] != expected  # the zone would have moved users across the month's bounds
+    if sa.make_url(server).get_backend_name() == "postgresql":
+        assert billed["plain"] == expected  # extraction reads PostgreSQL (ADBC) in a UTC session of its own
+    else:
+        assert billed["plain"] != expected  # the zone would have moved users across the month's bounds
 
 
 NULLABLE_CREATED = {"postgresql": "ALTER TABLE users ALTER COLUMN created_at DROP NOT NULL",

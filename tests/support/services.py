@@ -56,6 +56,21 @@ def wait_for_task(service: AirflowService, dag_id: str, run_id: str, task_id: st
         time.sleep(1)
 
 
+def wait_for_parked(service: AirflowService, run_id: str, task_id: str, timeout: float = 120) -> None:
+    """Until the scheduler has seen the task's process end parked (``awaiting_input``), as it is
+    long before a person reads the request and answers it. An answer that lands before that loses
+    a race in Airflow 3.3: the scheduler, seeing the ended process of a task already resumed, takes
+    it for killed externally and retries it, and the retry asks again."""
+    deadline = time.monotonic() + timeout
+    wanted = f"task_id={task_id}, run_id={run_id},"
+    while not any(wanted in line and "state=awaiting_input" in line
+                  for line in service.log_path("scheduler").read_text(encoding="utf-8").splitlines()
+                  if "TaskInstance Finished" in line):
+        service.check_alive()
+        assert time.monotonic() < deadline, f"the scheduler never saw {task_id} of {run_id} parked"
+        time.sleep(0.5)
+
+
 def service_env(dms: Path, ledger: sa.URL, smtp: str, data: Path, config: Path) -> dict[str, str]:
     """The billing environment of a service test's Airflow: its DMS (a SQLite file), its ledger,
     its mail server, where outputs go and which configuration it reads."""

@@ -16,6 +16,7 @@ import gc
 
 # What our modules import inside functions, to keep DAG parsing light (tests/dags/test_preload.py
 # checks that nothing is left out); then our modules themselves.
+import adbc_driver_postgresql.dbapi  # noqa: F401  (extraction from a PostgreSQL DMS)
 import alembic.command  # noqa: F401  (the ledger's migrations)
 import alembic.config  # noqa: F401
 import babel.dates  # noqa: F401  (zone names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from urllib.parse import quote, urlencode
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -24,6 +25,7 @@ from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SNAPSHOT_TIMESTAMP_COLUMNS
 from include.dms_billing.outputs.atomic import atomic_path
 from include.dms_billing.outputs.storage import StoragePath
+from include.dms_billing.source.connections import UTC_SESSION
 from include.dms_billing.source.sql_files import dialect_sql
 
 CHUNK_ROWS = 50_000
@@ -96,6 +98,8 @@ def stream_user_facts(
 def _stream_postgresql(engine: sa.Engine, query: sa.TextClause, params: dict[str, object]) -> Iterator[pa.Table]:
     """The query's rows as Arrow record batches from PostgreSQL's binary protocol (the ADBC
     driver), with no Python object per value; timestamps, stored as UTC wall time, typed as UTC.
+    The session is in UTC, as ``dms_engine``'s are; a connection lost or refused is SQLAlchemy's
+    ``OperationalError``, as on the other path, so the task retries it.
 
     The values are rendered into the statement by SQLAlchemy, typed (client ids as integers, our
     own timestamp text quoted by the dialect), so the SQL is the same file the other databases run.
@@ -105,11 +109,30 @@ def _stream_postgresql(engine: sa.Engine, query: sa.TextClause, params: dict[str
     values = [sa.bindparam(name, value, type_=sa.String) for name, value in params.items() if name != "client_ids"]
     bound = query.bindparams(*values, client_ids=params["client_ids"])
     sql = str(bound.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with adbc.connect(uri) as conn, conn.cursor() as cursor:
-        cursor.execute(sql)
-        for batch in cursor.fetch_record_batch():
-            yield pa.Table.from_batches([batch]).cast(SNAPSHOT_SCHEMA)
+    try:
+        with adbc.connect(libpq_uri(engine.url)) as conn, conn.cursor() as cursor:
+            cursor.execute(UTC_SESSION["postgresql"])
+            cursor.execute(sql)
+            for batch in cursor.fetch_record_batch():
+                yield pa.Table.from_batches([batch]).cast(SNAPSHOT_SCHEMA)
+    except (adbc.OperationalError, adbc.InterfaceError) as exc:
+        raise sa.exc.OperationalError(sql, None, exc) from exc
+
+
+def libpq_uri(url: sa.URL) -> str:
+    """The URL as libpq reads it: ``postgresql://`` and every part percent-encoded (libpq does
+    not read ``+`` as a space, which SQLAlchemy's own rendering of a query string writes)."""
+    auth = ""
+    if url.username is not None:
+        auth = quote(url.username, safe="")
+        if url.password is not None:
+            auth += ":" + quote(str(url.password), safe="")
+        auth += "@"
+    host = url.host or ""
+    port = f":{url.port}" if url.port else ""
+    query = urlencode([(key, value) for key, values in url.query.items()
+                       for value in (values if isinstance(values, tuple) else (values,))], quote_via=quote)
+    return f"postgresql://{auth}{host}{port}/{quote(url.database or '', safe='')}" + (f"?{query}" if query else "")
 
 
 def extract_batch(
