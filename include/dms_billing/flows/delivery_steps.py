@@ -184,7 +184,7 @@ def send_list_step(
 
 
 class InvoiceNotIssued(RuntimeError):
-    """Sending or keeping an invoice found none in the ledger: ``issue_invoice`` runs first."""
+    """Sending or keeping an invoice found none in the ledger: ``issue_invoice_step`` runs first."""
 
 
 def issued_invoice(ledger: sa.Engine, job: ClientJob) -> IssuedInvoice:
