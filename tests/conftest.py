@@ -74,7 +74,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked ``scale`` run only when asked for by marker (``make test-scale``: ``-m scale``)."""
     if "scale" in (config.getoption("markexpr") or ""):
         return
-    skip = pytest.mark.skip(reason="a month at full scale (about 20 minutes here): run it with `make test-scale`")
+    skip = pytest.mark.skip(reason="a month at full scale (about 16 minutes here): run it with `make test-scale`")
     for item in items:
         if "scale" in item.keywords:
             item.add_marker(skip)
