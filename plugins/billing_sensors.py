@@ -16,7 +16,7 @@ class WaitForBatchMoment(BaseSensorOperator):
     ``moment`` names, in ``include.dms_billing.airflow.moments.MOMENTS``, the function that works the
     moment out from the batch (ISO text, e.g. ``month_closes_at``); it runs when the task runs,
     so no separate task computes it, and any check it makes (a bad timezone, say) fails this
-    client's batch here (such a client is a batch of its own). The moment is the task's return value: the UI shows what was waited for.
+    client's batch here (the refused clients of a run share a batch of their own, and each is named). The moment is the task's return value: the UI shows what was waited for.
 
     It succeeds at once, without deferring, when the moment has already passed: backfills,
     retries and late runs do not wait at all. The deferral has no timeout: a long holiday may

@@ -72,6 +72,12 @@ def test_a_client_whose_timezone_is_unknown_fails_without_retry():
         _sensor(_job("2023-11", tz="Mars/Olympus"), "month_closes_at").execute({})
 
 
+def test_a_batch_of_refused_clients_fails_naming_each_of_them():
+    batch = _job("2023-11", "Mars/Olympus", _client("2023-11", "Venus/Maxwell", "WEST2"))
+    with pytest.raises(AirflowFailException, match="Mars/Olympus.*Venus/Maxwell"):
+        _sensor(batch, "month_closes_at").execute({})
+
+
 def test_an_unknown_moment_is_refused_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="month_closes_at"):
         _sensor(_job("2023-11"), "month_closed")

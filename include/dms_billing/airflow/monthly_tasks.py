@@ -11,14 +11,17 @@ tasks must not pay for the pandas, Alembic and XlsxWriter that only a client's s
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
-from include.dms_billing.core.config import load_config
+from include.dms_billing.core.config import BillingConfig, load_config
 from include.dms_billing.core.batches import ClientBatch
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 RUN_SUMMARY_KEY = "run_summary"  # the report task's XCom: the run's summary, as the UI shows it
 BATCH_GROUP = "bill_batch"
@@ -83,8 +86,10 @@ def decide_lists(batch: dict, run_id: str) -> dict[str, dict]:
     ti = _current_ti()
     jobs = _batch(batch)
     config, engine = load_config(), ledger()
-    list_steps.extract_batch_step(source_engine(), [(job, _paths(job)) for job in jobs])
-    outcomes = list_steps.validate_batch_step([(job, _paths(job)) for job in jobs], config)
+    clients = [(job, _paths(job)) for job in jobs]
+    with fail_without_retry():  # bad data of the whole batch will not mend itself on a retry
+        list_steps.extract_batch_step(source_engine(), clients)
+        outcomes = list_steps.validate_batch_step(clients, config)
 
     def decide(job: ClientJob) -> dict:
         outcome = outcomes[job.client_code]
@@ -108,9 +113,10 @@ def deliver_lists(batch: dict, ready: dict, run_id: str) -> dict[str, str | None
     from include.dms_billing.airflow.each_client import for_each_client
 
     ti = _current_ti()
+    engine, config = ledger(), load_config()
     jobs = [job for job in _batch(batch) if job.client_code in ready]
-    return for_each_client(ti, "deliver the list", jobs, lambda job: _deliver(DeliveryKind.LIST, job, run_id),
-                           retried=True)
+    return for_each_client(ti, "deliver the list", jobs,
+                           lambda job: _deliver(DeliveryKind.LIST, job, run_id, engine, config), retried=True)
 
 
 def issue_and_deliver_invoices(batch: dict, listed: dict, run_id: str) -> dict[str, dict]:
@@ -137,23 +143,23 @@ def issue_and_deliver_invoices(batch: dict, listed: dict, run_id: str) -> dict[s
     def invoice(job: ClientJob) -> dict:
         issued = delivery_steps.issue_invoice_step(engine, job, _paths(job), config, run_id).invoice
         return {"invoice_number": issued.invoice_number, "total": str(issued.total), "currency": issued.currency,
-                "delivered": _deliver(DeliveryKind.INVOICE, job, run_id)}
+                "delivered": _deliver(DeliveryKind.INVOICE, job, run_id, engine, config)}
 
     return for_each_client(ti, "issue and deliver the invoice", [j for j in jobs if j.client_code not in held],
                            invoice, retried=True)
 
 
-def _deliver(kind: str, client: ClientJob, run_id: str) -> str | None:
-    """Send the client's list or invoice unless the ledger says it went already (its Message-ID),
-    or, when the run does not deliver, keep the email unsent under ``archive/`` (its path)."""
+def _deliver(kind: str, client: ClientJob, run_id: str, engine: sa.Engine, config: BillingConfig) -> str | None:
+    """Send the client's list or invoice unless the ledger (``engine``) says it went already (its
+    Message-ID), or, when the run does not deliver, keep the email unsent under ``archive/`` (its path)."""
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.flows import delivery_steps
 
     paths = _paths(client)
     if not client.intent.deliver:
-        return delivery_steps.archive_step(ledger(), client, paths, load_config(), kind, run_id)
+        return delivery_steps.archive_step(engine, client, paths, config, kind, run_id)
     step = delivery_steps.send_list_step if kind == DeliveryKind.LIST else delivery_steps.send_invoice_step
-    return step(ledger(), client, paths, load_config(), run_id, client.intent.resend, send_message).message_id
+    return step(engine, client, paths, config, run_id, client.intent.resend, send_message).message_id
 
 
 def finance_summary(plan: list[dict], run_id: str) -> str | None:

@@ -18,8 +18,8 @@ from include.dms_billing.core.jobs import ClientJob
 @dataclass(frozen=True)
 class BatchKey:
     """What a batch's clients share: the moments it waits for (ISO). ``None`` for a client whose
-    moments cannot be worked out (its code, timezone or addresses are refused): such a client is a
-    batch of its own, and its wait fails naming the reason."""
+    moments cannot be worked out (its code, timezone or addresses are refused): such clients share
+    one batch, apart from every client that can be billed, whose wait fails naming each and why."""
 
     month_closes_at: str | None
     invoice_day: str | None
@@ -81,13 +81,12 @@ def plan_batches(
     if max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, not {max_batches}")
     groups: dict[BatchKey, list[ClientJob]] = {}
-    batches: list[ClientBatch] = []
+    refused: list[ClientJob] = []  # one batch however many: the run's task instances stay bounded
     for job in jobs:
         key = keys[job.client_code]
-        if key.month_closes_at is None:  # refused: alone, so that it fails alone
-            batches.append(ClientBatch((job,), key, users.get(job.client_code, 0)))
-        else:
-            groups.setdefault(key, []).append(job)
+        (refused if key.month_closes_at is None else groups.setdefault(key, [])).append(job)
+    batches = [ClientBatch(tuple(sorted(refused, key=lambda j: j.client_code)), BatchKey(None, None),
+                           sum(users.get(j.client_code, 0) for j in refused))] if refused else []
     weight = {code: users.get(code, 0) + 1 for code in (job.client_code for job in jobs)}
     shares = _shares({key: sum(weight[j.client_code] for j in members) for key, members in groups.items()},
                      {key: len(members) for key, members in groups.items()}, max_batches)

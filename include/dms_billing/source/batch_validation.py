@@ -22,6 +22,11 @@ from include.dms_billing.source.validation import (
 
 
 
+def _only_its_own(snapshot: pd.DataFrame, client_id: int) -> bool:
+    """The snapshot has rows, all of its client: one run over the batch may stand for it."""
+    return len(snapshot) > 0 and "client_id" in snapshot.columns and bool((snapshot["client_id"] == client_id).all())
+
+
 def validate_batch(
     snapshots: Mapping[str, pd.DataFrame], contexts: Mapping[str, ValidationContext],
     report_dirs: Mapping[str, StoragePath], source_failures: Mapping[str, Sequence[Failure]],
@@ -34,12 +39,13 @@ def validate_batch(
     validated together, in one run over their snapshots side by side, for pass or fail only. When
     that passes, every one of them passes (each expectation holds for each client's rows); when
     it fails, each is validated alone, so that every failure is attributed to its client and gets
-    its own counts, samples and Data Docs. A client without users is always validated alone.
+    its own counts, samples and Data Docs. A client without users, or whose snapshot holds another
+    client's rows (checked here, as one run checks only the batch's ids), is always validated alone.
     """
     outcomes: dict[str, ValidationOutcome] = {}
     groups: dict[tuple, list[str]] = {}
     for code, ctx in contexts.items():
-        if len(snapshots[code]):
+        if _only_its_own(snapshots[code], ctx.client_id):
             groups.setdefault((ctx.window, ctx.now, ctx.status_values), []).append(code)
         else:
             groups.setdefault(("alone", code), []).append(code)

@@ -69,3 +69,11 @@ def test_a_batch_travels_between_tasks_as_plain_values():
 def test_at_least_one_batch_is_needed():
     with pytest.raises(ValueError, match="max_batches"):
         _plan(3, 0)
+
+
+def test_refused_clients_share_one_batch_apart_however_many():
+    refused = {f"C{n:03d}": REFUSED for n in range(1, 101)}
+    batches = _plan(110, 4, keys=refused)
+    assert len(batches) == 5
+    [apart] = [b for b in batches if b.key == REFUSED]
+    assert [j.client_code for j in apart.jobs] == sorted(refused) and apart.label == "C001..C100 (100)"
