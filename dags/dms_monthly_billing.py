@@ -100,20 +100,20 @@ TURN_TIMEOUT = timedelta(days=31)  # a holder may wait days for a late invoice d
 )
 def dms_monthly_billing():
     @task
-    def plan_run(params=None, data_interval_start=None, dag_run=None) -> list[dict]:
-        """The month to bill and its clients in batches, each job carrying what the run does (deliver, resend)."""
+    def plan_run(params=None, data_interval_start=None, dag_run=None, ti=None) -> list[dict]:
+        """The month's clients in batches; the run's facts (month, deliver, resend) beside them, once (XCom `run`)."""
         from include.dms_billing.airflow import monthly_tasks
 
         return monthly_tasks.plan(params.get("billing_month"), params.get("clients"), data_interval_start,
-                                  dag_run.run_type, params.get("deliver"), params["resend"])
+                                  dag_run.run_type, params.get("deliver"), params["resend"], ti)
 
     @task.sensor(poke_interval=TURN_POKE_SECONDS, mode="reschedule", timeout=TURN_TIMEOUT.total_seconds())
-    def wait_for_turn(plan: list[dict], ti=None, dag_run=None):
+    def wait_for_turn(plan: list[dict], run: dict, ti=None, dag_run=None):
         """Runs take turns (a backfill's months one at a time, in month order, whatever its
         --max-active-runs): waits while another live run holds the turn or bills an earlier month."""
         from include.dms_billing.airflow import monthly_tasks
 
-        return monthly_tasks.wait_for_turn(plan, ti, dag_run)
+        return monthly_tasks.wait_for_turn(plan, run, ti, dag_run)
 
     @task
     def release_turn(run_id=None) -> bool:
@@ -123,54 +123,54 @@ def dms_monthly_billing():
         return monthly_tasks.release_turn(run_id)
 
     @task_group(default_args=BATCH_TASKS)
-    def bill_batch(batch: dict):
+    def bill_batch(batch: dict, run: dict):
         @task(pool=SOURCE_POOL)
-        def decide_lists(batch: dict, run_id=None) -> dict:
+        def decide_lists(batch: dict, run: dict, run_id=None) -> dict:
             """One extraction for the batch, then each client validated and its list decided."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.decide_lists(batch, run_id)
+            return monthly_tasks.decide_lists(batch, run, run_id)
 
         @task(pool=SMTP_POOL, **SEND_RETRIES)
-        def deliver_lists(batch: dict, ready: dict, run_id=None) -> dict:
+        def deliver_lists(batch: dict, run: dict, ready: dict, run_id=None) -> dict:
             """Day 1: email each list, or (manual and backfill runs) keep it unsent under archive/."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.deliver_lists(batch, ready, run_id)
+            return monthly_tasks.deliver_lists(batch, run, ready, run_id)
 
         @task(pool=SMTP_POOL, **SEND_RETRIES)
-        def issue_and_deliver_invoices(batch: dict, listed: dict, run_id=None) -> dict:
+        def issue_and_deliver_invoices(batch: dict, run: dict, listed: dict, run_id=None) -> dict:
             """First working day: issue each invoice once and email it, or (manual and backfill
             runs) keep it unsent; clients finance held get none."""
             from include.dms_billing.airflow import monthly_tasks
 
-            return monthly_tasks.issue_and_deliver_invoices(batch, listed, run_id)
+            return monthly_tasks.issue_and_deliver_invoices(batch, run, listed, run_id)
 
-        wait_close = WaitForBatchMoment(task_id="wait_for_month_close", batch=batch, moment="month_closes_at",
+        wait_close = WaitForBatchMoment(task_id="wait_for_month_close", batch=batch, run=run, moment="month_closes_at",
                                         retries=0)
-        decided = decide_lists(batch=batch)
+        decided = decide_lists(batch=batch, run=run)
         wait_close >> decided
         # The invoice follows the list it is built from: a client whose list could not go out
         # gets no invoice.
-        listed = deliver_lists(batch=batch, ready=decided)
+        listed = deliver_lists(batch=batch, run=run, ready=decided)
         decided >> approval  # finance sees every client's decided list before any invoice
-        wait_invoice = WaitForBatchMoment(task_id="wait_for_invoice_day", batch=batch, moment="invoice_day")
-        invoiced = issue_and_deliver_invoices(batch=batch, listed=listed)
+        wait_invoice = WaitForBatchMoment(task_id="wait_for_invoice_day", batch=batch, run=run, moment="invoice_day")
+        invoiced = issue_and_deliver_invoices(batch=batch, run=run, listed=listed)
         [listed >> wait_invoice, approval] >> invoiced
 
     @task(trigger_rule="all_done", **SEND_RETRIES)
-    def finance_summary(plan: list[dict], run_id=None) -> str | None:
+    def finance_summary(plan: list[dict], run: dict, run_id=None) -> str | None:
         """The month's invoices for finance: a CSV, emailed when delivering (once; updates if more)."""
         from include.dms_billing.airflow import monthly_tasks
 
-        return monthly_tasks.finance_summary(plan, run_id)
+        return monthly_tasks.finance_summary(plan, run, run_id)
 
     @task(trigger_rule="all_done", retries=0)
-    def report(plan: list[dict], run_id=None) -> None:
+    def report(plan: list[dict], run: dict, run_id=None) -> None:
         """Print every client's counts, warnings and held invoices; fail the run if any client has no list."""
         from include.dms_billing.airflow import monthly_tasks
 
-        monthly_tasks.report(plan, run_id)
+        monthly_tasks.report(plan, run, run_id)
 
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)  # the failed task alerted already
     def any_task_failed() -> None:
@@ -180,14 +180,15 @@ def dms_monthly_billing():
         raise AirflowFailException("a task of this run failed; see the red tasks and the data team's alert")
 
     plan = plan_run()
+    run = plan["run"]  # the run's facts, pushed once beside the batches (monthly_tasks.RUN_KEY)
     # One approval per run, between the decided lists and the invoices; waits only in delivering
     # runs of a deployed Airflow (include/dms_billing/airflow/approval.py). all_done: one client's
     # failure does not keep the others' invoices from finance.
     approval = FinanceApproval(task_id="approve_invoices", trigger_rule="all_done")
-    turn = wait_for_turn(plan)
-    billed = bill_batch.expand_kwargs(plan)
-    summary = finance_summary(plan)
-    final_report = report(plan)
+    turn = wait_for_turn(plan, run)
+    billed = bill_batch.partial(run=run).expand_kwargs(plan)
+    summary = finance_summary(plan, run)
+    final_report = report(plan, run)
     turn >> billed >> summary >> final_report >> release_turn().as_teardown(setups=turn)
     [billed, summary, final_report] >> any_task_failed()
 

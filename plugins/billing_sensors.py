@@ -23,17 +23,18 @@ class WaitForBatchMoment(BaseSensorOperator):
     put the first working day more than a week after the month.
     """
 
-    template_fields = ("batch",)  # the mapped batch is resolved as it is, never rendered as Jinja
+    template_fields = ("batch", "run")  # XComs resolved as they are, never rendered as Jinja
 
-    def __init__(self, *, batch: Any, moment: str, **kwargs: Any) -> None:
+    def __init__(self, *, batch: Any, run: Any, moment: str, **kwargs: Any) -> None:
         if moment not in MOMENTS:  # checked when the DAG is parsed, not when it runs
             raise ValueError(f"unknown moment {moment!r}: expected one of {tuple(MOMENTS)}")
         super().__init__(**kwargs)
         self.batch = batch
+        self.run = run  # the run's facts (month, intent), as plan_run pushed them
         self.moment = moment
 
     def execute(self, context: Any) -> str:
-        target = MOMENTS[self.moment](self.batch)
+        target = MOMENTS[self.moment](self.batch, self.run)
         if timezone.utcnow() >= timezone.parse(target):
             self.log.info("%s (%s) has already passed; nothing to wait for", target, self.moment)
             return target

@@ -22,30 +22,33 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "pyarrow", "great_expectations", "weasyprint", "xlsxwriter", "babel", "alembic", "jinja2")
 MONTH = "2023-05"  # past: both waits pass at once
-JOB = {"client_id": 1, "client_code": "MEGHNA", "client_name": "Meghna Foods Ltd", "timezone": "Asia/Dhaka",
-       "billing_month": MONTH, "correspondence_email": "billing@meghna-foods.example",
-       "account_manager_email": "farhana.akter@sokrio.example",
-       "intent": {"deliver": False, "resend": False}}
+# A batch of one client and the run's facts, as plan_run hands them to the batch's tasks.
+PLANNED = {"batch": {"label": "MEGHNA", "users": 30, "month_closes_at": None, "invoice_day": None,
+                     "jobs": [{"client_id": 1, "client_code": "MEGHNA", "client_name": "Meghna Foods Ltd",
+                               "timezone": "Asia/Dhaka", "correspondence_email": "billing@meghna-foods.example",
+                               "account_manager_email": "farhana.akter@sokrio.example"}]},
+           "run": {"billing_month": MONTH, "intent": {"deliver": False, "resend": False}}}
 
 # What each task's @task body does (dags/dms_monthly_billing.py), with fakes for Airflow's ti and dag_run.
 TASKS = {
     "import monthly_tasks": "from include.dms_billing.airflow import monthly_tasks",
     "plan_run": "from include.dms_billing.airflow import monthly_tasks\n"
-                f"monthly_tasks.plan({MONTH!r}, None, None, 'manual', None, False)",
+                f"monthly_tasks.plan({MONTH!r}, None, None, 'manual', None, False, TI)",
     "wait_for_turn": "from include.dms_billing.airflow import monthly_tasks\n"
-                     "monthly_tasks.wait_for_turn([{'job': JOB}], TI, DAG_RUN)",
+                     "monthly_tasks.wait_for_turn([{'batch': PLANNED['batch']}], PLANNED['run'], TI, DAG_RUN)",
     "release_turn": "from include.dms_billing.airflow import monthly_tasks\n"
                     "monthly_tasks.release_turn('bench')",
-    "wait_for_month_close": "WaitForClientMoment(task_id='w', job=JOB, moment='month_closes_at').execute({})",
-    "wait_for_invoice_day": "WaitForClientMoment(task_id='w', job=JOB, moment='invoice_day').execute({})",
+    "wait_for_month_close": "WaitForBatchMoment(task_id='w', **PLANNED, moment='month_closes_at').execute({})",
+    "wait_for_invoice_day": "WaitForBatchMoment(task_id='w', **PLANNED, moment='invoice_day').execute({})",
 }
 
 CHILD = """
 import json, sys, time, types
 import dms_monthly_billing  # the DAG file, parsed first as the task runner does
-from billing_sensors import WaitForClientMoment
-JOB = json.loads(sys.argv[1])
-TI = types.SimpleNamespace(get_dr_count=lambda **kw: 0, get_previous_dagrun=lambda **kw: None)
+from billing_sensors import WaitForBatchMoment
+PLANNED = json.loads(sys.argv[1])
+TI = types.SimpleNamespace(get_dr_count=lambda **kw: 0, get_previous_dagrun=lambda **kw: None,
+                           xcom_push=lambda key, value: None)
 DAG_RUN = types.SimpleNamespace(dag_id="dms_monthly_billing", run_id="bench", run_type="manual",
                                 triggering_user_name="bench")
 before = set(sys.modules)
@@ -79,7 +82,7 @@ def environment(scratch: Path) -> dict[str, str]:
 
 
 def run_task(name: str, env: dict[str, str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(JOB), TASKS[name], json.dumps(HEAVY)],
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(PLANNED), TASKS[name], json.dumps(HEAVY)],
                           env=env, cwd=PROJECT, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")

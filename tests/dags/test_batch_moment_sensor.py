@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from billing_sensors import WaitForBatchMoment
 
 from include.dms_billing.core.batches import BatchKey, ClientBatch
+from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.jobs import ClientJob
 from tests.conftest import PROJECT
 
@@ -20,9 +21,9 @@ WAIT_PROBE = """
 import json, sys
 from billing_sensors import WaitForBatchMoment
 already = set(sys.modules)
-batch = json.loads(sys.argv[1])
+planned = json.loads(sys.argv[1])
 moments = ("month_closes_at", "invoice_day")
-targets = [WaitForBatchMoment(task_id=m, batch=batch, moment=m).execute({}) for m in moments]
+targets = [WaitForBatchMoment(task_id=m, **planned, moment=m).execute({}) for m in moments]
 print(json.dumps({"targets": targets, "loaded": sorted(m for m in json.loads(sys.argv[2])
                                                        if m in sys.modules and m not in already)}))
 """
@@ -30,18 +31,19 @@ print(json.dumps({"targets": targets, "loaded": sorted(m for m in json.loads(sys
 
 def _client(billing_month: str, tz: str, code: str = "WEST") -> ClientJob:
     return ClientJob(
-        client_id=1, client_code=code, client_name="West Ltd", timezone=tz, billing_month=billing_month,
+        client_id=1, client_code=code, client_name="West Ltd", timezone=tz, month=BillingMonth.parse(billing_month),
         correspondence_email="billing@west.example", account_manager_email=None,
     )
 
 
 def _job(billing_month: str, tz: str = "America/New_York", *more: ClientJob) -> dict:
-    """A batch of one client (and ``more``), as ``plan_run`` hands it to the batch's tasks."""
-    return ClientBatch((_client(billing_month, tz), *more), BatchKey(None, None)).to_dict()
+    """A batch of one client (and ``more``) and the run's facts, as ``plan_run`` hands them to the batch's tasks."""
+    first = _client(billing_month, tz)
+    return {"batch": ClientBatch((first, *more), BatchKey(None, None)).to_dict(), "run": first.run.to_dict()}
 
 
-def _sensor(batch: dict, moment: str) -> WaitForBatchMoment:
-    return WaitForBatchMoment(task_id=f"wait_{moment}", batch=batch, moment=moment)
+def _sensor(planned: dict, moment: str) -> WaitForBatchMoment:
+    return WaitForBatchMoment(task_id=f"wait_{moment}", **planned, moment=moment)
 
 
 def test_a_moment_in_the_future_defers_to_the_triggerer_until_the_clients_local_month_end():

@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.dms_billing.airflow.each_client import FAILURES_KEY, ClientsFailed, for_each_client
+from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.jobs import ClientJob
 
 
@@ -27,7 +28,7 @@ class TaskInstance:
 
 
 def _jobs(*codes: str) -> list[ClientJob]:
-    return [ClientJob(n, code, f"{code} Ltd", "Asia/Dhaka", "2023-05", f"{code.lower()}@example.com", None)
+    return [ClientJob(n, code, f"{code} Ltd", "Asia/Dhaka", BillingMonth(2023, 5), f"{code.lower()}@example.com", None)
             for n, code in enumerate(codes, start=1)]
 
 

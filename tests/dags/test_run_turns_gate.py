@@ -51,5 +51,5 @@ def test_the_refusal_fails_plan_run_without_retry(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_run_with_no_client_needs_no_turn() -> None:
-    done = monthly_tasks.wait_for_turn([], ti=None, dag_run=SimpleNamespace(run_id="x"))
+    done = monthly_tasks.wait_for_turn([], {}, ti=None, dag_run=SimpleNamespace(run_id="x"))
     assert done.is_done

@@ -20,20 +20,21 @@ def _clients(context: dict[str, Any]) -> tuple[str | None, str | None, str | Non
     task = context.get("task")
     kwargs = getattr(task, "op_kwargs", None) or {}
     batch = kwargs.get("batch", getattr(task, "batch", None))
-    if isinstance(kwargs.get("job"), dict):  # a task of one client (the preview's)
-        batch = {"label": kwargs["job"]["client_code"], "jobs": [kwargs["job"]]}
-    if not isinstance(batch, dict) or not batch.get("jobs"):
+    run = kwargs.get("run", getattr(task, "run", None))  # the run's facts, beside a batch
+    if isinstance(kwargs.get("job"), dict):  # a task of one client (the preview's): its job is whole
+        batch, run = {"label": kwargs["job"]["client_code"], "jobs": [kwargs["job"]]}, kwargs["job"]
+    if not isinstance(batch, dict) or not batch.get("jobs") or not isinstance(run, dict):
         return None, None, None
-    month = batch["jobs"][0]["billing_month"]
+    month = run["billing_month"]
     only = batch["jobs"][0]["client_code"] if len(batch["jobs"]) == 1 else None
     return batch["label"], month, report_path(month, only) if only else None
 
 
 def report_path(billing_month: str, client_code: str) -> str | None:
     """The client-month's validation report, if validation has run."""
-    from include.dms_billing.outputs.paths import client_month_paths
+    from include.dms_billing.outputs.paths import VALIDATION_DOCS, client_month_paths
 
-    report = client_month_paths(billing_month, client_code).report_dir / "data_docs" / "index.html"
+    report = client_month_paths(billing_month, client_code).report_dir / VALIDATION_DOCS / "index.html"
     return str(report) if report.exists() else None
 
 

@@ -46,10 +46,12 @@ class FinanceApproval(HITLOperator):
         self.plan_task_id = plan_task_id
 
     def _jobs(self, context: Any) -> list:
-        from include.dms_billing.core.batches import ClientBatch
+        """The run's clients, from the plan's batches and the run's facts it pushed beside them."""
+        from include.dms_billing.airflow.monthly_tasks import RUN_KEY, plan_jobs
 
-        plan = context["ti"].xcom_pull(task_ids=self.plan_task_id) or []
-        return [job for item in plan for job in ClientBatch.from_dict(item["batch"]).jobs]
+        ti = context["ti"]
+        plan = ti.xcom_pull(task_ids=self.plan_task_id) or []
+        return plan_jobs(plan, ti.xcom_pull(task_ids=self.plan_task_id, key=RUN_KEY)) if plan else []
 
     @staticmethod
     def _not_asking(job: Any, config: Any, dag_run: Any) -> str | None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from include.dms_billing.core.batches import ClientBatch
+from include.dms_billing.core.jobs import RunFacts
 
 
-def month_closes_at(batch: dict) -> str:
+def month_closes_at(batch: dict, run: dict) -> str:
     """The clients' local month end (ISO, UTC); each client's code, timezone and addresses checked first."""
     from include.dms_billing.airflow.resources import fail_without_retry
     from include.dms_billing.flows import moments
 
     closes, refused = [], []
     with fail_without_retry():
-        for job in ClientBatch.from_dict(batch).jobs:
+        for job in ClientBatch.from_dict(batch, RunFacts.from_dict(run)).jobs:
             try:
                 closes.append(moments.month_closes_at(job))
             except moments.ClientDataError as exc:
@@ -29,7 +30,7 @@ def month_closes_at(batch: dict) -> str:
     return max(closes)
 
 
-def invoice_day(batch: dict) -> str:
+def invoice_day(batch: dict, run: dict) -> str:
     """00:00 local on the clients' first working day after the month (ISO)."""
     from datetime import datetime
 
@@ -39,8 +40,8 @@ def invoice_day(batch: dict) -> str:
 
     config = load_config()
     with fail_without_retry():
-        days = [moments.invoice_day(job, config) for job in ClientBatch.from_dict(batch).jobs]
+        days = [moments.invoice_day(job, config) for job in ClientBatch.from_dict(batch, RunFacts.from_dict(run)).jobs]
     return max(days, key=datetime.fromisoformat)
 
 
-MOMENTS: Mapping[str, Callable[[dict], str]] = {"month_closes_at": month_closes_at, "invoice_day": invoice_day}
+MOMENTS: Mapping[str, Callable[[dict, dict], str]] = {"month_closes_at": month_closes_at, "invoice_day": invoice_day}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from include.dms_billing.airflow.resources import fail_without_retry, ledger, source_engine
 from include.dms_billing.core.config import BillingConfig, load_config
 from include.dms_billing.core.batches import ClientBatch
-from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.jobs import ClientJob, RunFacts
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.outputs.paths import ClientMonthPaths, client_month_paths
 
@@ -24,28 +24,30 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 RUN_SUMMARY_KEY = "run_summary"  # the report task's XCom: the run's summary, as the UI shows it
+RUN_KEY = "run"  # plan_run's XCom beside its batches: the run's facts (``RunFacts.to_dict``), once
 BATCH_GROUP = "bill_batch"
 # The batch tasks that may stop a client alone (their XCom ``client_failures``), read by ``report``.
 BATCH_TASKS = tuple(f"{BATCH_GROUP}.{task}" for task in ("decide_lists", "deliver_lists", "issue_and_deliver_invoices"))
 
 
-def _batch(batch: dict) -> tuple[ClientJob, ...]:
-    return ClientBatch.from_dict(batch).jobs
+def _batch(batch: dict, run: RunFacts) -> tuple[ClientJob, ...]:
+    return ClientBatch.from_dict(batch, run).jobs
 
 
 def _paths(job: ClientJob) -> ClientMonthPaths:
     return client_month_paths(job.billing_month, job.client_code)
 
 
-def _jobs(plan: list[dict]) -> list[ClientJob]:
-    """Every client of the run, from its batches."""
-    return [job for item in plan for job in _batch(item["batch"])]
+def plan_jobs(plan: list[dict], run: dict) -> list[ClientJob]:
+    """Every client of the run, from its batches (``plan_run``'s return value) and facts (its ``run``)."""
+    facts = RunFacts.from_dict(run)
+    return [job for item in plan for job in _batch(item["batch"], facts)]
 
 
 def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
-         run_type: Any = None, deliver: bool | None = None, resend: bool = False) -> list[dict]:
-    """The run's clients in batches (``core/batches.py``), each job carrying the run's intent; the
-    ledger's schema brought up to date first."""
+         run_type: Any = None, deliver: bool | None = None, resend: bool = False, ti: Any = None) -> list[dict]:
+    """The run's clients in batches (``core/batches.py``), mapped over; the run's facts (month,
+    intent) pushed once beside them as ``ti``'s XCom ``run``. The ledger's schema brought up to date first."""
     from include.dms_billing.airflow.params import max_batches, run_intent, run_type_name
     from include.dms_billing.core.batches import plan_batches
     from include.dms_billing.core.jobs import (
@@ -65,15 +67,17 @@ def plan(billing_month: str | None, clients: list[str] | str | None, data_interv
         config = load_config()  # a broken configuration stops the run before any client starts
     engine = source_engine()
     with fail_without_retry():
-        jobs = plan_clients(fetch_clients(engine), codes, month, config, run_intent(deliver, resend, run_type))
+        intent = run_intent(deliver, resend, run_type)
+        jobs = plan_clients(fetch_clients(engine), codes, month, config, intent)
     users = fetch_user_counts(engine)
     by_id = {job.client_code: users.get(job.client_id, 0) for job in jobs}
     batches = plan_batches(jobs, {job.client_code: batch_key(job, config) for job in jobs}, by_id, max_batches())
     migrate(ledger())
+    ti.xcom_push(RUN_KEY, RunFacts(month, intent).to_dict())
     return [{"batch": batch.to_dict()} for batch in batches]
 
 
-def decide_lists(batch: dict, run_id: str) -> dict[str, dict]:
+def decide_lists(batch: dict, run: dict, run_id: str) -> dict[str, dict]:
     """The batch's clients extracted in one query of each kind, then each client validated (in as
     few suite runs as the data allows) and its list decided; a client whose data fails stops alone.
     For a month already billed (sealed), a recomputation kept beside it as a revision when it
@@ -84,7 +88,7 @@ def decide_lists(batch: dict, run_id: str) -> dict[str, dict]:
     from include.dms_billing.flows import delivery_steps, list_steps, plan_alert
 
     ti = _current_ti()
-    jobs = _batch(batch)
+    jobs = _batch(batch, RunFacts.from_dict(run))
     config, engine = load_config(), ledger()
     clients = [(job, _paths(job)) for job in jobs]
     with fail_without_retry():  # bad data of the whole batch will not mend itself on a retry
@@ -106,7 +110,7 @@ def decide_lists(batch: dict, run_id: str) -> dict[str, dict]:
     return for_each_client(ti, "validate and decide", jobs, decide, retried=False)
 
 
-def deliver_lists(batch: dict, ready: dict, run_id: str) -> dict[str, str | None]:
+def deliver_lists(batch: dict, run: dict, ready: dict, run_id: str) -> dict[str, str | None]:
     """Day 1, for the clients whose list was decided (``ready``): each list emailed
     unless the ledger says it went already (its Message-ID), or, when the run does not deliver,
     kept unsent under ``archive/`` (its path)."""
@@ -114,12 +118,12 @@ def deliver_lists(batch: dict, ready: dict, run_id: str) -> dict[str, str | None
 
     ti = _current_ti()
     engine, config = ledger(), load_config()
-    jobs = [job for job in _batch(batch) if job.client_code in ready]
+    jobs = [job for job in _batch(batch, RunFacts.from_dict(run)) if job.client_code in ready]
     return for_each_client(ti, "deliver the list", jobs,
                            lambda job: _deliver(DeliveryKind.LIST, job, run_id, engine, config), retried=True)
 
 
-def issue_and_deliver_invoices(batch: dict, listed: dict, run_id: str) -> dict[str, dict]:
+def issue_and_deliver_invoices(batch: dict, run: dict, listed: dict, run_id: str) -> dict[str, dict]:
     """For the clients whose list went out (``listed``), unless finance held them in this run: the
     invoice issued (or found: the ledger issues once), then emailed once or kept unsent. When
     finance held every client of the batch, the task is skipped."""
@@ -130,11 +134,12 @@ def issue_and_deliver_invoices(batch: dict, listed: dict, run_id: str) -> dict[s
 
     ti = _current_ti()
     engine, config = ledger(), load_config()
-    jobs = [job for job in _batch(batch) if job.client_code in listed]
+    facts = RunFacts.from_dict(run)
+    jobs = [job for job in _batch(batch, facts) if job.client_code in listed]
     held = {job.client_code: decision for job in jobs
             if (decision := approval_steps.held_by(engine, job, run_id)) is not None}
     for code, decision in held.items():
-        print(f"{code} {jobs[0].billing_month}: invoice held by {decision.decided_by}; approve it by re-running "
+        print(f"{code} {facts.month}: invoice held by {decision.decided_by}; approve it by re-running "
               f"the month for this client")
     if jobs and len(held) == len(jobs):
         raise AirflowSkipException(f"{', '.join(held)}: invoices held by {next(iter(held.values())).decided_by}; "
@@ -162,23 +167,22 @@ def _deliver(kind: str, client: ClientJob, run_id: str, engine: sa.Engine, confi
     return step(engine, client, paths, config, run_id, client.intent.resend, send_message).message_id
 
 
-def finance_summary(plan: list[dict], run_id: str) -> str | None:
-    """The month's finance CSV, sent when the run delivers (every job carries the same intent)."""
+def finance_summary(plan: list[dict], run: dict, run_id: str) -> str | None:
+    """The month's finance CSV, sent when the run delivers."""
     from include.dms_billing.airflow.smtp import send_message
     from include.dms_billing.flows import delivery_steps
 
-    jobs = _jobs(plan)
-    if not jobs:
+    if not plan:
         return None
-    first = jobs[0]
+    facts = RunFacts.from_dict(run)
     path, _ = delivery_steps.finance_summary_step(
-        ledger(), first.billing_month, load_config(),
-        deliver=first.intent.deliver, run_id=run_id, resend=first.intent.resend, send=send_message,
+        ledger(), str(facts.month), load_config(),
+        deliver=facts.intent.deliver, run_id=run_id, resend=facts.intent.resend, send=send_message,
     )
     return path
 
 
-def report(plan: list[dict], run_id: str) -> None:
+def report(plan: list[dict], run: dict, run_id: str) -> None:
     """Print every client's counts, warnings and outputs, hand the run's summary to the UI (the
     XCom ``run_summary``), then fail the run if any client has no list or was stopped at any step
     of its batch (the batch tasks' ``client_failures``). The clients finance held in this run are
@@ -187,10 +191,10 @@ def report(plan: list[dict], run_id: str) -> None:
     from include.dms_billing.ledger.approvals import run_decision
     from include.dms_billing.outputs.run_report import collect, render, summary
 
-    jobs = _jobs(plan)
+    jobs = plan_jobs(plan, run)
     if not jobs:
         return
-    month = jobs[0].billing_month
+    month = str(RunFacts.from_dict(run).month)
     outcomes = collect(month, [job.client_code for job in jobs])
     decision = run_decision(ledger(), run_id)
     held = {code: f"held by {decision.decided_by}" for code in decision.held} if decision else {}
@@ -218,17 +222,16 @@ def _show_in_ui(key: str, value: dict) -> None:
     _current_ti().xcom_push(key, value)
 
 
-def wait_for_turn(plan: list[dict], ti, dag_run):
+def wait_for_turn(plan: list[dict], run: dict, ti, dag_run):
     """The run's turn to bill (``run_turns``): done when no other live run holds it or goes first."""
     from airflow.sdk import PokeReturnValue
 
     from include.dms_billing.airflow.resources import turn_context
     from include.dms_billing.ledger.run_turns import take_turn
 
-    jobs = _jobs(plan)
-    if not jobs:
+    if not plan:
         return PokeReturnValue(is_done=True, xcom_value="no client to bill: no turn needed")
-    month = jobs[0].billing_month
+    month = str(RunFacts.from_dict(run).month)
     decision = take_turn(ledger(), dag_run.run_id, month, **turn_context(ti, dag_run))
     print(f"{month}: {decision.reason}")
     return PokeReturnValue(is_done=decision.granted, xcom_value=decision.reason)

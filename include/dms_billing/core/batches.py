@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from include.dms_billing.core.jobs import ClientJob
+from include.dms_billing.core.jobs import ClientJob, RunFacts
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class BatchKey:
 
 @dataclass(frozen=True)
 class ClientBatch:
-    """Clients billed together by one mapped task group; passed between tasks as :meth:`to_dict`."""
+    """Clients billed together by one mapped task group; passed between tasks as :meth:`to_dict`,
+    beside the run's facts (:class:`RunFacts`), which its clients share."""
 
     jobs: tuple[ClientJob, ...]
     key: BatchKey
@@ -47,12 +48,12 @@ class ClientBatch:
     def to_dict(self) -> dict:
         return {"label": self.label, "users": self.users, "month_closes_at": self.key.month_closes_at,
                 "invoice_day": self.key.invoice_day, "login_start": self.key.login_start,
-                "jobs": [job.to_dict() for job in self.jobs]}
+                "jobs": [job.client_dict() for job in self.jobs]}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> ClientBatch:
+    def from_dict(cls, data: Mapping, run: RunFacts) -> ClientBatch:
         key = BatchKey(data["month_closes_at"], data["invoice_day"], data.get("login_start"))
-        return cls(tuple(ClientJob.from_dict(job) for job in data["jobs"]), key, data.get("users", 0))
+        return cls(tuple(ClientJob.from_dict(job, run) for job in data["jobs"]), key, data.get("users", 0))
 
 
 def _shares(sizes: Mapping[BatchKey, int], counts: Mapping[BatchKey, int], max_batches: int) -> dict[BatchKey, int]:

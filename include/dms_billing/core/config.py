@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
 
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.money import minor_units
@@ -33,7 +33,8 @@ class ConfigError(ValueError):
     """The configuration file is missing or invalid; the message names every bad key."""
 
 
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+# ``YYYY-MM`` in the file, a BillingMonth from here on (parsed once, when the configuration loads).
+Month = Annotated[BillingMonth, BeforeValidator(BillingMonth.parse), PlainSerializer(str)]
 
 
 def _known_currency(code: str) -> str:
@@ -104,10 +105,10 @@ class Plan(_Strict):
 
     def unit_price(self, month: BillingMonth) -> Decimal:
         """The price in force for ``month``: the latest price whose ``from`` is not after it."""
-        in_force = [p for p in self.prices if BillingMonth.parse(p.from_month) <= month]
+        in_force = [p for p in self.prices if p.from_month <= month]
         if not in_force:
             raise ConfigError(f"no price in force for {month}: the earliest starts {self.prices[0].from_month}")
-        return max(in_force, key=lambda p: BillingMonth.parse(p.from_month)).unit_price
+        return max(in_force, key=lambda p: p.from_month).unit_price
 
 
 class Calendar(_Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
 from include.dms_billing.core.billing_month import (
@@ -53,39 +53,69 @@ class RunIntent:
 
 
 @dataclass(frozen=True)
+class RunFacts:
+    """What holds for every client of a run, decided once when it is planned and passed to each
+    task beside its batch (``to_dict``), never copied into each client's job."""
+
+    month: BillingMonth
+    intent: RunIntent = RunIntent()
+
+    def to_dict(self) -> dict:
+        return {"billing_month": str(self.month), "intent": asdict(self.intent)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunFacts:
+        return cls(BillingMonth.parse(data["billing_month"]), RunIntent(**data["intent"]))
+
+
+@dataclass(frozen=True)
 class ClientJob:
-    """One client's share of a run; passed between tasks as :meth:`to_dict`'s JSON-able values."""
+    """One client's share of a run: the client as the documents show it, with the run's facts."""
 
     client_id: int
     client_code: str
     client_name: str
     timezone: str
-    billing_month: str
+    month: BillingMonth
     correspondence_email: str
     account_manager_email: str | None
     intent: RunIntent = RunIntent()
-    month: BillingMonth = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "month", BillingMonth.parse(self.billing_month))  # parsed once, here
 
     @classmethod
     def of(cls, client: SourceClient, month: BillingMonth, intent: RunIntent, config: BillingConfig) -> ClientJob:
         """The job's ``client_name`` is the name every document shows (``BillingConfig.client_name``)."""
         return cls(client.client_id, client.client_code, config.client_name(client.client_code, client.client_name),
-                   client.timezone, str(month), client.correspondence_email, client.account_manager_email, intent)
+                   client.timezone, month, client.correspondence_email, client.account_manager_email, intent)
+
+    @property
+    def billing_month(self) -> str:
+        """The month as paths, the ledger and the documents spell it (``YYYY-MM``)."""
+        return str(self.month)
+
+    @property
+    def run(self) -> RunFacts:
+        return RunFacts(self.month, self.intent)
 
     def window(self) -> BillingWindow:
         return billing_window(self.month, self.timezone)
 
+    def client_dict(self) -> dict:
+        """The client's own values, JSON-able: a batch carries these, the run's facts travel once."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _RUN_FIELDS}
+
     def to_dict(self) -> dict:
-        data = asdict(self)
-        del data["month"]  # derived from billing_month
-        return data
+        """The job alone (a preview's mapped task): the client's values and the run's facts."""
+        return {**self.client_dict(), **self.run.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ClientJob:
-        return cls(**{**data, "intent": RunIntent(**data["intent"])})
+    def from_dict(cls, data: dict, run: RunFacts | None = None) -> ClientJob:
+        """From :meth:`client_dict` and the run's facts, or from :meth:`to_dict` alone."""
+        run = run or RunFacts.from_dict(data)
+        client = {key: value for key, value in data.items() if key not in ("billing_month", "intent")}
+        return cls(**client, month=run.month, intent=run.intent)
+
+
+_RUN_FIELDS = ("month", "intent")
 
 
 def resolve_billing_month(param: str | None, data_interval_start: datetime | None) -> BillingMonth:

@@ -15,6 +15,9 @@ from include.dms_billing.outputs.storage import StoragePath, storage_path
 
 DATA_ENV = "DMS_BILLING_DATA"
 DEFAULT_DATA_ROOT = "data"
+# Inside a client's report folder: the validation's verdict, and the Data Docs of a failed one.
+VALIDATION_SUMMARY = "validation.json"
+VALIDATION_DOCS = "data_docs"
 
 
 def data_root() -> StoragePath:

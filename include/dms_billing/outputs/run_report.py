@@ -17,7 +17,7 @@ from typing import Any
 from tabulate import tabulate
 
 from include.dms_billing.outputs.billable_list import ListSummary, read_summary
-from include.dms_billing.outputs.paths import client_month_paths, data_root
+from include.dms_billing.outputs.paths import VALIDATION_SUMMARY, client_month_paths, data_root
 from include.dms_billing.outputs.revisions import Recheck, read_last_check
 from include.dms_billing.outputs.storage import StoragePath, storage_path
 
@@ -47,7 +47,7 @@ class ClientOutcome:
 
 
 def _validation_problem(report_dir: StoragePath) -> str | None:
-    summary = report_dir / "validation.json"
+    summary = report_dir / VALIDATION_SUMMARY
     if not summary.exists():
         return None
     data = json.loads(summary.read_text(encoding="utf-8"))

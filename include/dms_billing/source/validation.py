@@ -29,10 +29,10 @@ import pyarrow as pa
 from include.dms_billing.core.billing_month import BillingWindow
 from include.dms_billing.core.columns import SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA
 from include.dms_billing.outputs.atomic import replace_tree, write_text
+from include.dms_billing.outputs.paths import VALIDATION_DOCS, VALIDATION_SUMMARY
 from include.dms_billing.outputs.storage import StoragePath, remove_tree
 
-DOCS_DIR = "data_docs"
-SUMMARY_FILE = "validation.json"
+DOCS_DIR, SUMMARY_FILE = VALIDATION_DOCS, VALIDATION_SUMMARY
 SITE_NAME = "billing_validation"
 SAMPLE_SIZE = 5  # unexpected values quoted per failed expectation
 

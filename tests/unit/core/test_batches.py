@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from include.dms_billing.core.batches import BatchKey, ClientBatch, plan_batches
+from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.jobs import ClientJob, RunIntent
 
 DHAKA = BatchKey("2023-05-31T18:00:00+00:00", "2023-06-01T00:00:00+06:00", "2023-04-30T18:00:00+00:00")
@@ -13,7 +16,7 @@ REFUSED = BatchKey(None, None)
 
 
 def _job(n: int, tz: str = "Asia/Dhaka") -> ClientJob:
-    return ClientJob(n, f"C{n:03d}", f"Client {n}", tz, "2023-05", f"c{n}@example.com", None, RunIntent(deliver=True))
+    return ClientJob(n, f"C{n:03d}", f"Client {n}", tz, BillingMonth(2023, 5), f"c{n}@example.com", None, RunIntent(deliver=True))
 
 
 def _plan(n: int, max_batches: int, users: dict[str, int] | None = None, keys=None) -> list[ClientBatch]:
@@ -62,7 +65,9 @@ def test_a_client_whose_moments_were_refused_is_a_batch_of_its_own():
 
 def test_a_batch_travels_between_tasks_as_plain_values():
     [batch] = _plan(3, 1)
-    again = ClientBatch.from_dict(batch.to_dict())
+    travelled = json.loads(json.dumps(batch.to_dict()))
+    assert all("billing_month" not in job and "intent" not in job for job in travelled["jobs"])  # the run's, once
+    again = ClientBatch.from_dict(travelled, batch.jobs[0].run)
     assert again == batch and again.label == "C001..C003 (3)" and again.jobs[0].intent.deliver
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from include.dms_billing.core.approval import ApprovalDecision, ListsLocation, approval_body, not_asked
 from include.dms_billing.core.config import parse_config
+from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.flows.approval_steps import approval_rows, held_by, record_step, response_timeout
 from include.dms_billing.mail.approval_email import approval_request_html
@@ -14,8 +15,8 @@ from include.dms_billing.outputs.billable_list import write_billable_list
 from include.dms_billing.outputs.paths import client_month_paths
 from tests.support.samples import make_billed
 
-DHAKA = ClientJob(1, "DHAKA1", "Dhaka Ltd", "Asia/Dhaka", "2023-05", "billing@dhaka.example", None)
-LIMA = ClientJob(2, "LIMA1", "Lima SAC", "America/Lima", "2023-05", "billing@lima.example", None)
+DHAKA = ClientJob(1, "DHAKA1", "Dhaka Ltd", "Asia/Dhaka", BillingMonth(2023, 5), "billing@dhaka.example", None)
+LIMA = ClientJob(2, "LIMA1", "Lima SAC", "America/Lima", BillingMonth(2023, 5), "billing@lima.example", None)
 
 
 def test_finance_has_until_the_first_clients_invoice_moment_after_its_closures() -> None:

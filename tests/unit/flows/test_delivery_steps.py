@@ -8,13 +8,14 @@ from datetime import date
 import pytest
 
 from include.dms_billing.core.config import parse_config
+from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.jobs import ClientJob
 from include.dms_billing.flows import delivery_steps
 from include.dms_billing.outputs.paths import client_month_paths
 
 
 def test_an_invoice_not_issued_is_neither_sent_nor_kept_nor_issued_on_the_way(ledger_engine, data_root) -> None:
-    job = ClientJob(1, "ACME", "Acme Ltd", "Asia/Dhaka", "2023-05", "accounts@acme.example", None)
+    job = ClientJob(1, "ACME", "Acme Ltd", "Asia/Dhaka", BillingMonth(2023, 5), "accounts@acme.example", None)
     config = parse_config({"clients": {"ACME": {"plan": {"prices": [{"from": "2023-04", "unit_price": "10"}]}}}})
     paths = client_month_paths(job.billing_month, job.client_code)
     sent = []
@@ -39,7 +40,7 @@ def test_a_due_date_on_a_day_off_moves_to_the_next_working_day(terms_days: int, 
     of Bangladesh (the ``holidays`` library's), and finance's CSV row carries the moved date."""
     config = parse_config({"objections": {"days_after_invoice": terms_days}, "clients": {"ACME": {"plan": {
         "payment_terms_days": terms_days, "prices": [{"from": "2023-04", "unit_price": "10"}]}}}})
-    job = ClientJob(1, "ACME", "Acme Ltd", "Asia/Dhaka", "2023-05", "accounts@acme.example", None)
+    job = ClientJob(1, "ACME", "Acme Ltd", "Asia/Dhaka", BillingMonth(2023, 5), "accounts@acme.example", None)
     invoice = delivery_steps.draft_invoice(job, {"active": 3}, config)("SKR-000001", [])
     assert invoice.invoice_date == date(2023, 6, 1)
     assert invoice.due_date == invoice.objection_deadline == due

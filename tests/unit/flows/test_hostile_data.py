@@ -56,7 +56,7 @@ def test_a_client_code_with_sql_is_refused() -> None:
         requested_codes([SQL_CODE])
     with pytest.raises(RunRequestError):
         requested_codes(SQL_CODE)
-    job = ClientJob(1, SQL_CODE, "x", "Asia/Dhaka", "2023-05", "a@x.example", None)
+    job = ClientJob(1, SQL_CODE, "x", "Asia/Dhaka", BillingMonth(2023, 5), "a@x.example", None)
     with pytest.raises(moments.ClientDataError, match="not a plain code"):
         moments.month_closes_at(job)
 

@@ -90,7 +90,7 @@ def test_as_of_needs_an_offset() -> None:
 
 
 def test_the_window_of_a_preview_ends_at_as_of_and_must_be_in_its_month() -> None:
-    job = ClientJob(1, "DHAKA1", "Dhaka Ltd", "Asia/Dhaka", "2023-11", "billing@dhaka.example", None)
+    job = ClientJob(1, "DHAKA1", "Dhaka Ltd", "Asia/Dhaka", BillingMonth(2023, 11), "billing@dhaka.example", None)
     window = preview_window(job, utc("2023-11-28 06:00"))
     assert (window.start, window.end) == (utc("2023-10-31 18:00"), utc("2023-11-28 06:00"))
     with pytest.raises(PreviewRequestError):
@@ -99,7 +99,7 @@ def test_the_window_of_a_preview_ends_at_as_of_and_must_be_in_its_month() -> Non
 
 def test_preview_email_names_the_deadline_and_the_candidates_to_deactivate() -> None:
     projected = make_billed().assign(billing_month="2023-11")  # 103 is active and has not logged in
-    job = ClientJob(1, "MEGHNA", "Meghna Foods Ltd", "Asia/Dhaka", "2023-11", "accounts@meghna.example", None)
+    job = ClientJob(1, "MEGHNA", "Meghna Foods Ltd", "Asia/Dhaka", BillingMonth(2023, 11), "accounts@meghna.example", None)
     summary = {"client_code": "MEGHNA", "billing_month": "2023-11", "as_of": "2023-11-27T18:00:00+00:00",
                "projected": 4, "active": 3, "inactive_recent_login": 1, "compared_with": "no list for 2023-10"}
     envelope = Envelope("Sokrio Billing <billing@sokrio.example>", "billing@sokrio.example",
