@@ -239,6 +239,71 @@ def take(base_url: str, out_dir: Path, run_id: str, user: str, password: str,
     return pages
 
 
+@dataclass
+class BillingPages:
+    """What ``take_billing`` saw: each page's text inside the Billing view, each shown row's
+    client code and states, and the session's cookies (to download what a link points at)."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # page -> client code -> states
+    links: dict[str, str] = field(default_factory=dict)  # the first page's file links, by their path
+    cookies: dict[str, str] = field(default_factory=dict)
+
+
+_ROWS_JS = """
+return Array.from(document.querySelectorAll("#clients tbody tr[data-client]"))
+  .map(row => [row.dataset.client, row.dataset.states]);
+"""
+_LINKS_JS = "return Array.from(document.querySelectorAll('#clients a')).map(a => a.href);"
+
+
+def take_billing(base_url: str, out_dir: Path, run_id: str, user: str, password: str, month: str,
+                 states: tuple[str, ...] = ("held", "failed")) -> BillingPages:
+    """Sign in as ``user`` and save the Billing page (``billing.png``: the navigation's entry, at
+    ``month``), the page filtered by each of ``states`` (``billing_<state>.png``, chosen in its
+    form as a user would) and the run's Billing tab (``billing_run.png``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seen_pages = BillingPages()
+    with browser() as driver:
+        wait = WebDriverWait(driver, TIMEOUT)
+        _sign_in(driver, wait, base_url, user, password)
+
+        def inside_view(page: str, name: str) -> None:
+            driver.get(f"{base_url.rstrip('/')}/{page}")
+            driver.switch_to.default_content()
+            wait.until(seen.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
+            wait.until(seen.presence_of_element_located((By.ID, "clients")))
+            keep(name)
+
+        def keep(name: str) -> None:
+            seen_pages.texts[name] = driver.find_element(By.TAG_NAME, "body").text
+            seen_pages.rows[name] = dict(driver.execute_script(_ROWS_JS))
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(out_dir / f"{name}.png"))
+            driver.switch_to.frame(driver.find_element(By.TAG_NAME, "iframe"))
+
+        inside_view("plugin/billing", "billing_latest")
+        month_field = driver.find_element(By.NAME, "month")  # the month picker, as finance uses it
+        driver.execute_script("arguments[0].value = arguments[1]", month_field, month)
+        driver.find_element(By.CSS_SELECTOR, "form.pick button[type='submit']").click()
+        wait.until(lambda _: f"month={month}" in driver.execute_script("return location.search"))
+        keep("billing")
+        seen_pages.links = {href.split("/billing/", 1)[1]: href for href in driver.execute_script(_LINKS_JS)
+                            if "/billing/files/" in href}
+        for state in states:
+            Select(driver.find_element(By.NAME, "state")).select_by_value(state)
+            driver.find_element(By.CSS_SELECTOR, "form.pick button[type='submit']").click()
+            wait.until(lambda _, s=state: f"state={s}" in driver.execute_script("return location.search"))
+            keep(f"billing_{state.replace(' ', '_')}")
+        inside_view(f"dags/{BILLING_DAG}/runs/{run_id}/plugin/billing-run", "billing_run")
+        seen_pages.cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+    return seen_pages
+
+
 def service_passwords_file() -> Path:
     """The passwords file ``make service`` uses: ``$AIRFLOW_SERVICE_PASSWORDS_FILE`` or its own."""
     if given := os.environ.get(PASSWORDS_ENV):

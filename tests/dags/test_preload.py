@@ -16,14 +16,16 @@ import sys
 from tests.conftest import PROJECT
 
 PACKAGE = PROJECT / "include" / "dms_billing"
-NOT_IN_TASKS = ("demo",)  # the demo generator runs from make demo, never in a task
+# Never in a task: the demo generator (make demo), and the billing page, which the api-server serves.
+NOT_IN_TASKS = ("demo", "views", "airflow/billing_ui.py", "airflow/billing_runs.py")
 
 
 def _function_level_imports() -> set[str]:
     """Modules imported inside a function body anywhere in the package's task code."""
     found: set[str] = set()
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.relative_to(PACKAGE).parts[0] in NOT_IN_TASKS:
+        where = path.relative_to(PACKAGE)
+        if where.parts[0] in NOT_IN_TASKS or where.as_posix() in NOT_IN_TASKS:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):

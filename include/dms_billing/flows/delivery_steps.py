@@ -26,7 +26,7 @@ from include.dms_billing.ledger.seals import recorded_seal, seal_list, seal_with
 from include.dms_billing.mail.envelope import ARCHIVED, envelope
 from include.dms_billing.mail.headers import Envelope
 from include.dms_billing.outputs.atomic import write_bytes, write_text
-from include.dms_billing.outputs.billable_list import read_summary
+from include.dms_billing.outputs.billable_list import read_local_list, read_summary
 from include.dms_billing.outputs.fingerprints import fingerprint, read_marker, verify
 from include.dms_billing.outputs.paths import ClientMonthPaths, delivery_receipts, finance_summary_csv
 from include.dms_billing.outputs.revisions import Recheck
@@ -145,9 +145,7 @@ def _list_message(ledger: sa.Engine, job: ClientJob, paths: ClientMonthPaths, co
     from include.dms_billing.outputs.list_changes import read_changes
 
     summary = read_summary(paths)
-    billed = read_frame(paths.billable_parquet)
-    for column in ("last_login_at", "status_set_at"):
-        billed[column] = billed[column].dt.tz_convert(job.timezone)
+    billed = read_local_list(paths, job.timezone)
     changes = read_changes(paths.changes)
     terms = list_terms(job.client_code, job.billing_month, summary.by_reason, config)
     history = list_history(job.client_code, job.billing_month, client_months(ledger, job.client_code,

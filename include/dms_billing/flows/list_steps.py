@@ -174,7 +174,8 @@ def decide_step(
         return read_summary(paths)
     snapshot, billed, changes = _recompute(job, paths, config, previous_seal)
     from_current = status_from_current(snapshot, job.window(), config.status_map(job.client_code))
-    return write_billable_list(billed, snapshot.num_rows, from_current, paths, report, changes)
+    return write_billable_list(billed, snapshot.num_rows, from_current, paths, report, changes,
+                               job.client_name, job.timezone)
 
 
 def recheck_step(

@@ -21,7 +21,7 @@ from include.dms_billing.core.columns import ATTACHMENT_COLUMNS, BILLABLE_REASON
 from include.dms_billing.outputs.atomic import atomic_path, write_bytes, write_text
 from include.dms_billing.outputs.paths import ClientMonthPaths
 from include.dms_billing.outputs.spreadsheets import list_cells
-from include.dms_billing.outputs.storage import StoragePath
+from include.dms_billing.outputs.storage import StoragePath, read_frame
 
 if TYPE_CHECKING:
     from include.dms_billing.outputs.list_changes import ListChanges
@@ -40,6 +40,10 @@ class ListSummary:
     billable_parquet: str
     billable_csv: str
     validation_report: str
+    # The client as the list's documents name it, and its timezone (the list's local times); empty
+    # in summaries written before they were kept.
+    client_name: str = ""
+    timezone: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -82,7 +86,8 @@ def lf_row_ends(csv_text: str) -> str:
 
 
 def summarise(
-    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths, report: StoragePath
+    billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths, report: StoragePath,
+    client_name: str = "", timezone: str = "",
 ) -> ListSummary:
     counts = billed["billable_reason"].value_counts()
     return ListSummary(
@@ -95,12 +100,14 @@ def summarise(
         billable_parquet=str(paths.billable_parquet),
         billable_csv=str(paths.billable_csv),
         validation_report=str(report),
+        client_name=client_name,
+        timezone=timezone,
     )
 
 
 def write_billable_list(
     billed: pd.DataFrame, users_in_snapshot: int, status_from_current: int, paths: ClientMonthPaths,
-    report: StoragePath, changes: ListChanges | None = None,
+    report: StoragePath, changes: ListChanges | None = None, client_name: str = "", timezone: str = "",
 ) -> ListSummary:
     """Write Parquet, CSV, changes and summary, each atomically; the summary last, as the 'done' mark.
 
@@ -114,9 +121,17 @@ def write_billable_list(
     write_bytes(paths.billable_csv, to_csv_bytes(billed))
     if changes is not None:
         write_text(paths.changes, changes.to_json())
-    summary = summarise(billed, users_in_snapshot, status_from_current, paths, report)
+    summary = summarise(billed, users_in_snapshot, status_from_current, paths, report, client_name, timezone)
     write_text(paths.summary, summary.to_json())
     return summary
+
+
+def read_local_list(paths: ClientMonthPaths, timezone: str) -> pd.DataFrame:
+    """The stored list with its times in the client's ``timezone``, as the client reads them."""
+    billed = read_frame(paths.billable_parquet)
+    for column in ("last_login_at", "status_set_at"):
+        billed[column] = billed[column].dt.tz_convert(timezone)
+    return billed
 
 
 def read_summary(paths: ClientMonthPaths) -> ListSummary:
