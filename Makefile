@@ -87,9 +87,11 @@ test-scale: venv
 # users (one client of 50,000), 2.5M/5M/25M logins a month; the stages against the database's
 # own floor, the whole month through `airflow dags test` and through the scheduler; writes
 # docs/benchmarks.md. The first run loads each database (9 to 14 minutes); later runs reuse them.
+# Then the billing page of 1,000 clients (its figure goes in docs/benchmarks.md by hand).
 # A small try: $(PY) -m tools.bench --clients 20 --users 20000 --months 2023-11 (--help for more).
 bench: venv
 	$(PY) -m tools.bench
+	$(PY) -m tools.bench_billing_page --service
 
 # Pin every transitive dependency of the current .venv (run after changing requirements*.txt).
 # The demo's invoice, list email and finance email as PNG for the README (after `make demo`).

@@ -92,10 +92,17 @@ def _email_state(records: MonthRecords, code: str, kind: str, stored: StoredClie
     return ("kept unsent" if kind in stored.kept_unsent else "not sent"), None
 
 
+def _expectation(failure: dict) -> str:
+    """One failed expectation as validation.json records it: ``status: expect_... (3 rows)``."""
+    column, count = failure.get("column"), failure.get("unexpected_count")
+    rows = f" ({count} row{'s' * (count != 1)})" if isinstance(count, int) else ""
+    return f"{column + ': ' if column else ''}{failure.get('expectation', '?')}{rows}"
+
+
 def _failure(stored: StoredClient, records: MonthRecords, code: str) -> str | None:
     validation = stored.validation
     if validation is not None and not validation.get("success"):
-        failed = [f.get("expectation", "?") for f in validation.get("failures", [])]
+        failed = [_expectation(f) for f in validation.get("failures", [])]
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
         return f"validation failed: {', '.join(failed[:3])}{more}"
     if stored.summary is None:

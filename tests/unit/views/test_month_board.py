@@ -57,8 +57,9 @@ def _records() -> MonthRecords:
 def _board():
     stored = {"MEGHNA": _stored("MEGHNA", previous=1, revisions=("r1",)), "PADMA": _stored("PADMA", previous=None),
               "LIMA": _stored("LIMA"),
-              "BROKEN": StoredClient(None, None, {"success": False, "failures": [{"expectation": "statuses mapped"}]},
-                                     frozenset(), ()),
+              "BROKEN": StoredClient(None, None, {"success": False, "failures": [
+                  {"expectation": "expect_column_values_to_be_in_set", "column": "status", "unexpected_count": 1}]},
+                  frozenset(), ()),
               "ARCHIVED": _stored("ARCHIVED", kept_unsent=frozenset({"list"}))}
     return board_rows(_records(), stored)
 
@@ -79,7 +80,8 @@ def test_each_client_reads_what_the_ledger_and_the_outputs_say() -> None:
     lima = rows["LIMA"]
     assert lima.states == ["failed", "not sent", "invoiced"] and "relay refused" in lima.failure
     broken = rows["BROKEN"]
-    assert broken.billable is None and broken.report and "statuses mapped" in broken.failure
+    assert broken.billable is None and broken.report
+    assert broken.failure == "validation failed: status: expect_column_values_to_be_in_set (1 row)"
     assert broken.states == ["failed"]
     assert rows["ARCHIVED"].list_state == "kept unsent" and "not sent" in rows["ARCHIVED"].states
 
