@@ -9,6 +9,7 @@ the page links to it. Every route needs an Airflow login with read access to the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +23,9 @@ from include.dms_billing.core.billing_month import BillingMonth
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from include.dms_billing.outputs.paths import ClientMonthPaths
     from include.dms_billing.views.downloads import Download
+    from include.dms_billing.views.month_board import ClientRow, MonthBoard
 
 DAG_ID = "dms_monthly_billing"
 
@@ -74,7 +77,8 @@ def _choice(value: str | None, allowed: object, what: str) -> None:
         raise HTTPException(422, f"unknown {what} {value!r}: one of {', '.join(allowed)}")
 
 
-def _board_rows(month: BillingMonth, state: str | None, sort: str, desc: bool, codes: frozenset[str] = frozenset()):
+def _board_rows(month: BillingMonth, state: str | None, sort: str, desc: bool,
+                codes: frozenset[str] = frozenset()) -> tuple[MonthBoard, list[ClientRow]]:
     from include.dms_billing.outputs.paths import data_root
     from include.dms_billing.views.month_board import SORTS, STATES, read_board, select_rows
 
@@ -128,7 +132,7 @@ def client_chart(client_code: str, month: str | None = None) -> Response:
     return Response(client_chart_png(history), media_type="image/png")
 
 
-def _paths(month: str | None, client_code: str):
+def _paths(month: str | None, client_code: str) -> ClientMonthPaths:
     from include.dms_billing.outputs.paths import data_root
     from include.dms_billing.views.downloads import NotFound, client_paths
 
@@ -138,11 +142,11 @@ def _paths(month: str | None, client_code: str):
         raise HTTPException(404, str(exc)) from None
 
 
-def _file(make) -> Response:
+def _file(make: Callable[[], Download]) -> Response:
     from include.dms_billing.views.downloads import NotFound
 
     try:
-        found: Download = make()
+        found = make()
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}

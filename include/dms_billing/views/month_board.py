@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -79,8 +79,6 @@ class MonthBoard:
     approval: dict | None  # the month's latest decision: by whom, asked, held, when
 
     def to_data(self) -> dict:
-        from dataclasses import asdict
-
         return {"billing_month": self.billing_month, "approval": self.approval, "totals": self.totals,
                 "clients": [asdict(row) for row in self.rows]}
 
