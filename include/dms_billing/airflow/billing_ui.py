@@ -18,6 +18,7 @@ from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from include.dms_billing.airflow.billing_runs import DAG_ID
 from include.dms_billing.core.billing_month import BillingMonth
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from include.dms_billing.views.downloads import Download
     from include.dms_billing.views.month_board import ClientRow, MonthBoard
 
-DAG_ID = "dms_monthly_billing"
 
 app = FastAPI(
     title="Sokrio DMS billing",

@@ -30,8 +30,9 @@ BATCH_GROUP = "bill_batch"
 BATCH_TASKS = tuple(f"{BATCH_GROUP}.{task}" for task in ("decide_lists", "deliver_lists", "issue_and_deliver_invoices"))
 
 
-def _batch(batch: dict, run: RunFacts) -> tuple[ClientJob, ...]:
-    return ClientBatch.from_dict(batch, run).jobs
+def _batch(batch: dict, run: dict) -> tuple[ClientJob, ...]:
+    """A batch's clients with the run's facts, from the values the task was given."""
+    return ClientBatch.from_dict(batch, RunFacts.from_dict(run)).jobs
 
 
 def _paths(job: ClientJob) -> ClientMonthPaths:
@@ -40,8 +41,7 @@ def _paths(job: ClientJob) -> ClientMonthPaths:
 
 def plan_jobs(plan: list[dict], run: dict) -> list[ClientJob]:
     """Every client of the run, from its batches (``plan_run``'s return value) and facts (its ``run``)."""
-    facts = RunFacts.from_dict(run)
-    return [job for item in plan for job in _batch(item["batch"], facts)]
+    return [job for item in plan for job in _batch(item["batch"], run)]
 
 
 def plan(billing_month: str | None, clients: list[str] | str | None, data_interval_start: datetime | None,
@@ -88,7 +88,7 @@ def decide_lists(batch: dict, run: dict, run_id: str) -> dict[str, dict]:
     from include.dms_billing.flows import delivery_steps, list_steps, plan_alert
 
     ti = _current_ti()
-    jobs = _batch(batch, RunFacts.from_dict(run))
+    jobs = _batch(batch, run)
     config, engine = load_config(), ledger()
     clients = [(job, _paths(job)) for job in jobs]
     with fail_without_retry():  # bad data of the whole batch will not mend itself on a retry
@@ -118,7 +118,7 @@ def deliver_lists(batch: dict, run: dict, ready: dict, run_id: str) -> dict[str,
 
     ti = _current_ti()
     engine, config = ledger(), load_config()
-    jobs = [job for job in _batch(batch, RunFacts.from_dict(run)) if job.client_code in ready]
+    jobs = [job for job in _batch(batch, run) if job.client_code in ready]
     return for_each_client(ti, "deliver the list", jobs,
                            lambda job: _deliver(DeliveryKind.LIST, job, run_id, engine, config), retried=True)
 
@@ -134,13 +134,13 @@ def issue_and_deliver_invoices(batch: dict, run: dict, listed: dict, run_id: str
 
     ti = _current_ti()
     engine, config = ledger(), load_config()
-    facts = RunFacts.from_dict(run)
-    jobs = [job for job in _batch(batch, facts) if job.client_code in listed]
+    jobs = [job for job in _batch(batch, run) if job.client_code in listed]
     held = {job.client_code: decision for job in jobs
             if (decision := approval_steps.held_by(engine, job, run_id)) is not None}
-    for code, decision in held.items():
-        print(f"{code} {facts.month}: invoice held by {decision.decided_by}; approve it by re-running "
-              f"the month for this client")
+    for job in jobs:
+        if job.client_code in held:
+            print(f"{job.client_code} {job.month}: invoice held by {held[job.client_code].decided_by}; approve it "
+                  f"by re-running the month for this client")
     if jobs and len(held) == len(jobs):
         raise AirflowSkipException(f"{', '.join(held)}: invoices held by {next(iter(held.values())).decided_by}; "
                                    "approve them by re-running the month for these clients")

@@ -18,6 +18,8 @@ DEFAULT_DATA_ROOT = "data"
 # Inside a client's report folder: the validation's verdict, and the Data Docs of a failed one.
 VALIDATION_SUMMARY = "validation.json"
 VALIDATION_DOCS = "data_docs"
+MONTH_KEY, CLIENT_KEY = "billing_month=", "client_code="  # the Hive-style partition folders' prefixes
+CLIENT_AREAS = ("snapshots", "reports", "billable")  # a client's month leaves a folder in each as it goes
 
 
 def data_root() -> StoragePath:
@@ -35,7 +37,7 @@ class ClientMonthPaths:
     client_code: str
 
     def _partition(self, area: str) -> StoragePath:
-        return self.root / area / f"billing_month={self.billing_month}" / f"client_code={self.client_code}"
+        return month_folder(self.root, area, self.billing_month) / f"{CLIENT_KEY}{self.client_code}"
 
     @property
     def snapshot(self) -> StoragePath:
@@ -73,14 +75,19 @@ class ClientMonthPaths:
         are never replaced or removed (``sealed_lists``)."""
         return self._partition("billable") / "sealed.json"
 
+    @property
+    def revisions(self) -> StoragePath:
+        """The later recomputations that differ from the sealed list, each a folder (``revisions``)."""
+        return self._partition("billable") / "revisions"
+
     def revision_dir(self, revision: str) -> StoragePath:
-        """A later recomputation that differs from the sealed list, kept beside it (``revisions``)."""
-        return self._partition("billable") / "revisions" / revision
+        """A later recomputation that differs from the sealed list, kept beside it."""
+        return self.revisions / revision
 
     @property
     def last_check(self) -> StoragePath:
         """This run's comparison of the recomputed list with the sealed one (removed at extract)."""
-        return self._partition("billable") / "revisions" / "last_check.json"
+        return self.revisions / "last_check.json"
 
     def invoice_file(self, invoice_number: str, suffix: str) -> StoragePath:
         """The invoice's rendering on disk (``.pdf`` or ``.html``); the ledger holds the same."""
@@ -132,6 +139,11 @@ class PreviewPaths:
     @property
     def archived_email(self) -> StoragePath:
         return self.folder / f"{DeliveryKind.PREVIEW}.eml"
+
+
+def month_folder(root: StoragePath, area: str, billing_month: str) -> StoragePath:
+    """One area's folder of a month, holding a ``client_code=CODE`` folder per client."""
+    return root / area / f"{MONTH_KEY}{billing_month}"
 
 
 def client_month_paths(billing_month: str, client_code: str, root: StoragePath | None = None) -> ClientMonthPaths:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from include.dms_billing.outputs.paths import VALIDATION_DOCS
 from include.dms_billing.outputs.storage import StoragePath, remove_tree
 from include.dms_billing.source.validation import (
-    DOCS_DIR,
     Failure,
     ValidationContext,
     ValidationOutcome,
@@ -19,7 +19,6 @@ from include.dms_billing.source.validation import (
     run_suite,
     validate_snapshot,
 )
-
 
 
 def _only_its_own(snapshot: pd.DataFrame, client_id: int) -> bool:
@@ -58,7 +57,7 @@ def validate_batch(
                                 together, "BOOLEAN_ONLY", None)
             if result.success:
                 for code in codes:
-                    remove_tree(report_dirs[code] / DOCS_DIR)  # an earlier run's failure report
+                    remove_tree(report_dirs[code] / VALIDATION_DOCS)  # an earlier run's failure report
                     outcomes[code] = record_outcome(snapshots[code], contexts[code], report_dirs[code], result,
                                              source_failures[code], reconciliations[code])
                 continue

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from urllib.parse import quote, urlencode
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote, urlencode
 
 import pandas as pd
 import pyarrow as pa

@@ -32,7 +32,6 @@ from include.dms_billing.outputs.atomic import replace_tree, write_text
 from include.dms_billing.outputs.paths import VALIDATION_DOCS, VALIDATION_SUMMARY
 from include.dms_billing.outputs.storage import StoragePath, remove_tree
 
-DOCS_DIR, SUMMARY_FILE = VALIDATION_DOCS, VALIDATION_SUMMARY
 SITE_NAME = "billing_validation"
 SAMPLE_SIZE = 5  # unexpected values quoted per failed expectation
 
@@ -236,7 +235,7 @@ def validate_snapshot(
     data team reads. The Data Docs are built in a temporary folder and swapped in whole, so the
     folder holds one complete report, this run's, or none when this run passed.
     """
-    docs_dir = report_dir / DOCS_DIR
+    docs_dir = report_dir / VALIDATION_DOCS
     with tempfile.TemporaryDirectory(prefix="dms-data-docs-") as built:
         result = run_suite(snapshot, ctx, "BOOLEAN_ONLY", None)
         if not result.success:
@@ -258,9 +257,9 @@ def record_outcome(
         success=bool(result.success) and not source_failures,
         rows=len(snapshot),
         failures=[*_failures(result), *source_failures],
-        report_path=report_dir / SUMMARY_FILE if result.success else report_dir / DOCS_DIR / "index.html",
+        report_path=report_dir / VALIDATION_SUMMARY if result.success else report_dir / VALIDATION_DOCS / "index.html",
         checked=_checked(result),
         reconciliation=reconciliation,
     )
-    write_text(report_dir / SUMMARY_FILE, outcome.to_json())
+    write_text(report_dir / VALIDATION_SUMMARY, outcome.to_json())
     return outcome

@@ -81,12 +81,13 @@ def list_xlsx(paths: ClientMonthPaths, config: BillingConfig) -> Download:
 
 def invoice_pdf(engine: sa.Engine, paths: ClientMonthPaths) -> Download:
     """The month's invoice PDF as stored beside the list (the ledger keeps the same bytes)."""
-    from include.dms_billing.ledger.month_records import read_month_records
+    from include.dms_billing.ledger.invoices import find_invoice
 
-    invoice = read_month_records(engine, paths.billing_month).invoices.get(paths.client_code)
-    if invoice is None:
+    with engine.connect() as conn:
+        issued = find_invoice(conn, paths.client_code, paths.billing_month)
+    if issued is None:
         raise NotFound("no invoice")
-    number = invoice.invoice_number
+    number = issued.invoice.invoice_number
     return Download(_read(paths.invoice_file(number, ".pdf")), PDF_TYPE, f"invoice_{number}.pdf")
 
 

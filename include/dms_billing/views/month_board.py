@@ -19,14 +19,19 @@ import sqlalchemy as sa
 from include.dms_billing.core.billing_month import BillingMonth
 from include.dms_billing.core.kinds import DeliveryKind
 from include.dms_billing.ledger.month_records import MonthRecords, read_month_records
-from include.dms_billing.outputs.billable_list import ListSummary
-from include.dms_billing.outputs.paths import VALIDATION_SUMMARY, ClientMonthPaths
+from include.dms_billing.outputs.billable_list import ListSummary, read_summary
+from include.dms_billing.outputs.paths import (
+    CLIENT_AREAS,
+    CLIENT_KEY,
+    MONTH_KEY,
+    VALIDATION_SUMMARY,
+    ClientMonthPaths,
+    month_folder,
+)
 from include.dms_billing.outputs.storage import StoragePath
 
 # The states a row can be filtered by, in the order the page offers them.
 STATES = ("failed", "held", "not sent", "invoiced", "objected", "revised")
-CODE_PREFIX = "client_code="
-REVISIONS = "revisions"
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ def board_rows(records: MonthRecords, stored: dict[str, StoredClient]) -> MonthB
 def _codes_under(folder: StoragePath) -> set[str]:
     if not folder.exists():
         return set()
-    return {child.name[len(CODE_PREFIX):] for child in folder.iterdir() if child.name.startswith(CODE_PREFIX)}
+    return {child.name.removeprefix(CLIENT_KEY) for child in folder.iterdir() if child.name.startswith(CLIENT_KEY)}
 
 
 def _read_json(path: StoragePath) -> dict | None:
@@ -198,13 +203,12 @@ def _read_json(path: StoragePath) -> dict | None:
 
 def _stored_client(root: StoragePath, month: BillingMonth, code: str) -> StoredClient:
     paths = ClientMonthPaths(root, str(month), code)
-    summary = _read_json(paths.summary)
-    previous = _read_json(ClientMonthPaths(root, str(month.previous()), code).summary)
-    revisions = paths.revision_dir("x").parent
+    previous = ClientMonthPaths(root, str(month.previous()), code)
     kept = frozenset(kind for kind in (DeliveryKind.LIST, DeliveryKind.INVOICE) if paths.archived_email(kind).exists())
+    revisions = paths.revisions
     return StoredClient(
-        summary=ListSummary(**summary) if summary else None,
-        previous_billable=previous["billable"] if previous else None,
+        summary=read_summary(paths) if paths.summary.exists() else None,
+        previous_billable=read_summary(previous).billable if previous.summary.exists() else None,
         validation=_read_json(paths.report_dir / VALIDATION_SUMMARY),
         kept_unsent=kept,
         revisions=tuple(sorted(p.name for p in revisions.iterdir() if p.is_dir())) if revisions.exists() else (),
@@ -214,10 +218,9 @@ def _stored_client(root: StoragePath, month: BillingMonth, code: str) -> StoredC
 def stored_month(root: StoragePath, month: BillingMonth, codes: set[str] = frozenset()) -> dict[str, StoredClient]:
     """What the outputs hold for every client of ``month`` that has a snapshot, a report or a
     list (and for ``codes``, which the ledger knows)."""
-    partition = f"billing_month={month}"
     found = set(codes)
-    for area in ("snapshots", "reports", "billable"):
-        found |= _codes_under(root / area / partition)
+    for area in CLIENT_AREAS:
+        found |= _codes_under(month_folder(root, area, str(month)))
     return {code: _stored_client(root, month, code) for code in sorted(found)}
 
 
@@ -251,12 +254,12 @@ def select_rows(rows: list[ClientRow], state: str | None = None, sort: str = "cl
 def months_with_outputs(root: StoragePath) -> list[BillingMonth]:
     """Every month some client has a snapshot, a report or a list for, newest first."""
     found = set()
-    for area in ("snapshots", "reports", "billable"):
+    for area in CLIENT_AREAS:
         folder = root / area
         if folder.exists():
             for child in folder.iterdir():
                 try:
-                    found.add(BillingMonth.parse(child.name.removeprefix("billing_month=")))
+                    found.add(BillingMonth.parse(child.name.removeprefix(MONTH_KEY)))
                 except ValueError:
                     continue  # not a month's partition
     return sorted(found, reverse=True)
